@@ -1,0 +1,114 @@
+"""Refine throughput and the per-language keep table on the real-web sample.
+
+    python bench/bench_refine.py [--extracted DIR] [--workers N] [--out DIR]
+
+Without --extracted, the realweb WARC (../shared/data/realweb/realweb.warc.gz) is first run
+through ``python -m pipelines extract``.  Prints pages per CPU-second (all worker processes
+counted), and per language: documents, what our defaults keep, the main removal reasons, and how
+many pages datatrove's English-only stop-word rule (>= 2 of the, be, to, of, and, that, have,
+with) would drop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from filters import text_units  # noqa: E402
+from tests.conftest import shared_data_dir  # noqa: E402
+
+ENGLISH_STOP_WORDS = {"the", "be", "to", "of", "and", "that", "have", "with"}
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run(cmd: list[str]) -> tuple[float, float]:
+    cpu0, t0 = cpu_seconds(), time.monotonic()
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - t0, cpu_seconds() - cpu0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--extracted", help="directory of extracted Parquet (default: extract realweb first)")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--out", default=None, help="keep outputs here (default: a temp dir)")
+    args = ap.parse_args()
+    import pyarrow.parquet as pq
+
+    work = Path(args.out or tempfile.mkdtemp(prefix="bench-refine-"))
+    work.mkdir(parents=True, exist_ok=True)
+    beam = [f"--direct_num_workers={args.workers}"] if args.workers else []
+    extracted = Path(args.extracted) if args.extracted else work / "extracted"
+    if not args.extracted:
+        warc = shared_data_dir() / "realweb" / "realweb.warc.gz"
+        if not warc.is_file():
+            print(f"skip: {warc} not found (set CORPUS_SHARED_DATA)")
+            return 0
+        wall, cpu = run([sys.executable, "-m", "pipelines", "extract", "--input", str(warc),
+                         "--output", str(extracted), "--overwrite", *beam])
+        print(f"extract: {wall:.1f}s wall, {cpu:.1f} CPU-s")
+    cfg = work / "bench.yaml"
+    badwords = shared_data_dir() / "badwords"
+    cfg.write_text(f"toxicity:\n  wordlists: {json.dumps(str(badwords))}\n" if badwords.is_dir() else "")
+    out = work / "refined"
+    wall, cpu = run([sys.executable, "-m", "pipelines", "refine", "--input", str(extracted), "--output",
+                     str(out), "--config", str(cfg), "--overwrite", *beam])
+    summary = json.loads((out / "summary.json").read_text())
+    n = summary["documents_in"]
+    print(f"refine: {n} pages in {wall:.1f}s wall, {cpu:.1f} CPU-s (incl. Beam start-up): "
+          f"{n / cpu:.1f} pages/CPU-s, {n / wall:.1f} pages/s wall")
+
+    # English-only stop-word rule on the same input text, per identified language.
+    lang_of = {}
+    for f in sorted(out.glob("*.parquet")) + sorted((out / "removed").glob("*.parquet")):
+        for row in pq.read_table(f, columns=["doc_id", "lang"]).to_pylist():
+            lang_of[row["doc_id"]] = row["lang"]
+    en_only_drop = Counter()
+    for f in sorted(extracted.glob("*.parquet")):
+        for row in pq.read_table(f, columns=["doc_id", "text"]).to_pylist():
+            hits = sum(1 for w in text_units.words(row["text"], None) if w.lower() in ENGLISH_STOP_WORDS)
+            if hits < 2:
+                en_only_drop[lang_of.get(row["doc_id"], "?")] += 1
+    print()
+    print(f"{'lang':<5}{'docs':>6}{'kept':>6}{'kept%':>7}  {'EN-only stop-word rule drops':>28}  "
+          f"{'ours: stop_words fails':>22}  main removal reasons (ours)")
+    total = Counter()
+    for lang, per in sorted(summary["per_language"].items(), key=lambda kv: -kv[1]["documents"]):
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(per["removed_by_rule"].items(),
+                                                          key=lambda kv: -kv[1])[:4])
+        ours_stop = per["would_fail"].get("gopher_quality.stop_words", 0)
+        print(f"{lang:<5}{per['documents']:>6}{per['kept']:>6}{100 * per['kept_share']:>6.0f}%  "
+              f"{en_only_drop[lang]:>28}  {ours_stop:>22}  {reasons}")
+        total.update(docs=per["documents"], kept=per["kept"], en=en_only_drop[lang], ours=ours_stop)
+    print(f"{'all':<5}{total['docs']:>6}{total['kept']:>6}{100 * total['kept'] / max(1, total['docs']):>6.0f}%  "
+          f"{total['en']:>28}  {total['ours']:>22}")
+    print()
+    print("removed by filter:", json.dumps(summary["removed_by"], sort_keys=True))
+    print("toxicity audit:", json.dumps({l: {"removed": a["removed"], "share": a["share_of_language"]}
+                                         for l, a in summary["toxicity_audit"].items()}, sort_keys=True))
+    print(f"C4 lines removed from kept pages: {summary['c4_lines_removed']}; PII redacted: "
+          f"{json.dumps(summary['pii_redacted'], sort_keys=True)}")
+    if "dedup" in summary:
+        print(f"dedup after the filters: {summary['kept_before_dedup']} -> {summary['kept']} kept "
+              f"({json.dumps(summary['dedup'], sort_keys=True)})")
+    print(f"outputs in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

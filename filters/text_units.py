@@ -1,0 +1,120 @@
+"""Words, lines and stop words per language — the units every word-based rule counts.
+
+Space-delimited languages: whitespace tokens with surrounding punctuation stripped.  Chinese
+(jieba), Japanese (fugashi + unidic-lite, i.e. MeCab) and Thai (PyThaiNLP's newmm) have no spaces
+between words, so a whitespace split would make a whole sentence one "word" and every word-count,
+word-length and stop-word rule meaningless; their segmenters ship their dictionaries in their
+wheels, so nothing is downloaded at run time.  Stop words come from ``stopwordsiso`` (the
+stopwords-iso collection, 57 languages); a language without a list gets an empty set and rules
+that need one report "no stop-word list" instead of failing the document.
+
+Segmenters load lazily, once per process; MeCab taggers are not shared between threads.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import unicodedata
+from functools import lru_cache
+
+# lid.176 codes whose script is written without spaces and the segmenter used for each.
+_SEGMENTER_OF = {"zh": "zh", "wuu": "zh", "yue": "zh", "gan": "zh", "ja": "ja", "th": "th"}
+
+_lock = threading.Lock()
+_local = threading.local()
+_jieba = None
+
+
+def needs_segmenter(lang: str | None) -> bool:
+    return (lang or "") in _SEGMENTER_OF
+
+
+def _is_punct_or_symbol(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "PSZC"
+
+
+def _strip_punct(token: str) -> str:
+    start, end = 0, len(token)
+    while start < end and _is_punct_or_symbol(token[start]):
+        start += 1
+    while end > start and _is_punct_or_symbol(token[end - 1]):
+        end -= 1
+    return token[start:end]
+
+
+def _jieba_tokenizer():
+    global _jieba
+    with _lock:
+        if _jieba is None:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tok = jieba.Tokenizer()
+            tok.initialize()
+            _jieba = tok
+        return _jieba
+
+
+def _mecab():
+    tagger = getattr(_local, "mecab", None)
+    if tagger is None:
+        import fugashi
+
+        tagger = fugashi.Tagger()  # finds the unidic-lite dictionary installed with it
+        _local.mecab = tagger
+    return tagger
+
+
+def _segment(text: str, segmenter: str) -> list[str]:
+    if segmenter == "zh":
+        return _jieba_tokenizer().lcut(text)
+    if segmenter == "ja":
+        return [w.surface for w in _mecab()(text)]
+    if segmenter == "th":
+        from pythainlp.tokenize import word_tokenize
+
+        return word_tokenize(text, engine="newmm", keep_whitespace=False)
+    raise ValueError(f"no segmenter {segmenter!r}")
+
+
+def words(text: str, lang: str | None) -> list[str]:
+    """The words of ``text``: punctuation-only tokens dropped, surrounding punctuation stripped.
+
+    Numbers and mixed tokens (``3D``, ``COVID-19``) are words; ``—`` or ``...`` are not.
+    """
+    segmenter = _SEGMENTER_OF.get(lang or "")
+    out: list[str] = []
+    if segmenter is None:
+        for token in text.split():
+            token = _strip_punct(token)
+            if token:
+                out.append(token)
+        return out
+    # Segmenters are slow on huge inputs made of one line; feed them line by line.
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        for token in _segment(line, segmenter):
+            token = _strip_punct(token.strip())
+            if token:
+                out.append(token)
+    return out
+
+
+def has_alpha(word: str) -> bool:
+    return any(ch.isalpha() for ch in word)
+
+
+@lru_cache(maxsize=256)
+def stop_words(lang: str | None) -> frozenset[str]:
+    """Lower-cased stop words of ``lang`` (empty when the collection has no list for it)."""
+    import stopwordsiso
+
+    code = {"wuu": "zh", "yue": "zh", "gan": "zh", "nb": "no", "nn": "no"}.get(lang or "", lang or "")
+    if not code or not stopwordsiso.has_lang(code):
+        return frozenset()
+    return frozenset(w.lower() for w in stopwordsiso.stopwords(code))
+
+
+def has_stop_words(lang: str | None) -> bool:
+    return bool(stop_words(lang))

@@ -1,0 +1,113 @@
+"""Decoding HTML bytes to text without silently producing mojibake.
+
+Order: byte-order mark, HTTP ``Content-Type`` charset, ``<meta charset>`` / ``http-equiv``, then
+detection.  A declared charset is used only if the bytes decode under it strictly; a declaration
+of a single-byte legacy codec over bytes that are valid multi-byte UTF-8 is overridden (that
+combination is almost always a wrong declaration, and decoding it as declared is the classic
+mojibake).  When nothing decodes cleanly and detection is not confident, ``UndecodableError`` is
+raised so the record is dead-lettered instead of kept garbled.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+
+from charset_normalizer import from_bytes
+
+META_SCAN_BYTES = 4096
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.I)
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.I)
+
+# WHATWG encoding labels that browsers map differently from Python's codec names.
+_WHATWG_ALIASES = {
+    "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252",
+    "ascii": "cp1252", "iso8859-1": "cp1252", "l1": "cp1252", "iso-8859-9": "cp1254",
+    "x-sjis": "shift_jis", "shift-jis": "shift_jis", "sjis": "shift_jis", "ms932": "cp932",
+    "windows-31j": "cp932", "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
+    "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "tis-620": "cp874", "iso-8859-11": "cp874",
+    "utf8": "utf-8", "unicode": "utf-16",
+}
+
+_SINGLE_BYTE = {"cp1252", "iso8859-1", "latin-1", "cp1250", "iso8859-2", "cp1251", "koi8-r", "cp1254",
+                "iso8859-15", "cp874", "mac-roman", "cp437", "ascii"}
+
+
+class UndecodableError(ValueError):
+    """No charset decodes the page cleanly with enough confidence."""
+
+
+def normalise_label(label: str | None) -> str | None:
+    """Python codec name for an HTTP/HTML charset label, or None if unknown."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    label = _WHATWG_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def header_charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = _HEADER_CHARSET.search(content_type)
+    return match.group(1) if match else None
+
+
+def meta_charset(body: bytes) -> str | None:
+    match = _META_CHARSET.search(body[:META_SCAN_BYTES])
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+def _strict(body: bytes, codec: str) -> str | None:
+    try:
+        return body.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _utf8_multibyte(body: bytes) -> str | None:
+    """Text if ``body`` is valid UTF-8 containing at least one multi-byte sequence."""
+    if body.isascii():
+        return None
+    return _strict(body, "utf-8")
+
+
+def decode_html(body: bytes, content_type: str | None = None,
+                min_confidence: float = 0.5) -> tuple[str, str, str]:
+    """Return ``(text, codec, source)``; source is bom|header|meta|utf8-valid|ascii|detected."""
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"),
+                       (codecs.BOM_UTF16_BE, "utf-16")):
+        if body.startswith(bom):
+            text = _strict(body[len(bom):] if codec == "utf-8" else body, codec)
+            if text is not None:
+                return text, codec, "bom"
+
+    for source, label in (("header", header_charset(content_type)), ("meta", meta_charset(body))):
+        codec = normalise_label(label)
+        if not codec:
+            continue
+        if codec in _SINGLE_BYTE:
+            utf8 = _utf8_multibyte(body)
+            if utf8 is not None:
+                return utf8, "utf-8", "utf8-valid"
+        text = _strict(body, codec)
+        if text is not None:
+            return text, codec, source
+
+    if body.isascii():
+        return body.decode("ascii"), "ascii", "ascii"
+    text = _strict(body, "utf-8")
+    if text is not None:
+        return text, "utf-8", "utf8-valid"
+
+    best = from_bytes(body).best()
+    if best is None:
+        raise UndecodableError("no charset decodes the payload")
+    confidence = 1.0 - float(best.chaos)
+    if confidence < min_confidence:
+        raise UndecodableError(f"charset detection not confident: {best.encoding} "
+                               f"(confidence {confidence:.2f} < {min_confidence})")
+    return str(best), normalise_label(best.encoding) or best.encoding, "detected"

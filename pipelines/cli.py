@@ -1,0 +1,107 @@
+"""Command-line plumbing shared by every stage.
+
+Each stage module exposes ``add_arguments(parser)`` and ``run(args, beam_args) -> dict`` (its
+summary).  Arguments the stage does not know are Beam pipeline options; they are checked against
+every option Beam registers so that a typo (``--ouput``) is a one-line error instead of being
+silently ignored, while ``--runner DataflowRunner --project ...`` pass through untouched.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+STAGES = {
+    "extract": ("pipelines.extract", "WARC files or a Common Crawl snapshot -> documents in Parquet"),
+    "refine": ("pipelines.refine", "documents -> quality/language/toxicity/PII/consent filtered documents"),
+    "dedup": ("pipelines.dedup", "documents -> URL, line and MinHash near-duplicate deduplicated documents"),
+    "tokenize": ("pipelines.tokenize", "documents -> tokenized Megatron-format shards + manifest"),
+    "all": ("pipelines.all_stages", "extract -> refine -> tokenize for a snapshot, in one command"),
+}
+
+
+class CliError(Exception):
+    """A user error on the command line; printed as one line, exit status 2."""
+
+
+def _beam_option_parser() -> argparse.ArgumentParser:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    seen: set[type] = set()
+    stack = list(PipelineOptions.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        stack.extend(cls.__subclasses__())
+        try:
+            cls._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            pass  # an option registered by two classes; the first registration is enough
+    return parser
+
+
+def check_beam_args(beam_args: Sequence[str]) -> list[str]:
+    """Return ``beam_args`` if every one is a Beam option, else raise CliError naming the bad one."""
+    if not beam_args:
+        return []
+    try:
+        _, unknown = _beam_option_parser().parse_known_args(list(beam_args))
+    except SystemExit:  # argparse exits on a bad value of a known option
+        raise CliError(f"bad Beam pipeline option value in: {' '.join(beam_args)}") from None
+    if unknown:
+        raise CliError(f"unknown option {unknown[0]!r} (not a stage option nor a Beam pipeline option; "
+                       "see --help)")
+    return list(beam_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines",
+        description="Common Crawl -> clean, deduplicated, tokenized training data, on Apache Beam. "
+                    "Options a stage does not define are passed to Beam (e.g. --runner DataflowRunner "
+                    "--project P --region R --temp_location gs://...). Without --runner the job runs "
+                    "locally on all cores.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's INFO logging")
+    sub = parser.add_subparsers(dest="stage", metavar="STAGE")
+    for name, (module, help_text) in STAGES.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue  # stage not built yet
+            raise
+        sp = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
+        sp.add_argument("--config", help="YAML config overriding configs/defaults/*.yaml")
+        mod.add_arguments(sp)
+        sp.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if not getattr(args, "stage", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Beam warns about optional GCP clients on every start; it is noise for local runs.
+        logging.getLogger().setLevel(logging.ERROR)
+        logging.getLogger("pipelines").setLevel(logging.INFO)
+    try:
+        beam_args = check_beam_args(rest)
+        args._module.run(args, beam_args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, ValueError) as exc:
+        # Bad paths, missing inputs, bad config values: one line naming the problem.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

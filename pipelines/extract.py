@@ -1,0 +1,345 @@
+"""The extract stage: WARC files (or a Common Crawl snapshot) -> documents in Parquet.
+
+Graph::
+
+    (input file, split) --Reshuffle--> ReadAndExtract (stream records, decide from headers,
+                                                      decode charset, trafilatura)
+        docs      -> key by input file -> GroupByKey -> sort by offset -> DIR/<file>.parquet
+        dead      -> key by input file -> GroupByKey -> DIR/dead-letter/<file>.jsonl
+        outcomes  -> CombinePerKey(count) -> DIR/summary.json
+
+Output files are per input WARC and sorted by record offset, so the bytes do not depend on
+worker count or bundle order.  Each record produces exactly one outcome, so the summary can show
+records in = kept + dropped + dead-lettered.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import posixpath
+import re
+import time
+from typing import Any, Iterable, Mapping
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import DirectOptions
+
+from pipelines import outputs
+from pipelines.cli import CliError
+from pipelines.config import config_hash, load_config
+from pipelines.records import DEAD, DROPPED, KEPT, extract_document, header_outcome, read_error_outcome, \
+    want_body
+from pipelines.runner import is_local, make_options, new_pipeline
+from pipelines.schema import DOC_SCHEMA, extend
+from pipelines.warc import ReadError, iter_records, local_opener, stream_opener
+
+log = logging.getLogger("pipelines.extract")
+
+OUTCOMES = "outcomes"
+DEAD_LETTERS = "dead"
+STATS = "stats"
+STAGE_OUTPUTS = ("*.parquet", "dead-letter/*.jsonl", "summary.json")
+
+
+# ---------------------------------------------------------------------------------------- naming
+def shard_name(warc_file: str) -> str:
+    """Output file stem for one input: readable basename + hash of the full path (unique)."""
+    base = posixpath.basename(warc_file.rstrip("/")) or "input"
+    stem = re.sub(r"\.(warc|arc)(\.gz)?$", "", base, flags=re.I)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:80]
+    return f"{stem}-{hashlib.sha256(warc_file.encode()).hexdigest()[:8]}"
+
+
+# ---------------------------------------------------------------------------------------- DoFns
+def _opener(path: str, source_settings: Mapping[str, Any], opened: list):
+    """Opener for ``path``; remote streams are kept in ``opened`` to report their retries."""
+    from pipelines.sources import SourceSettings, open_binary
+    from pipelines.sources.opener import local_path
+
+    if "://" not in path or path.startswith("file://"):
+        return local_opener(local_path(path))
+    settings = SourceSettings.from_dict(dict(source_settings))
+
+    def open_stream():
+        stream = open_binary(path, settings)
+        opened.append(stream)
+        return stream
+    return stream_opener(open_stream)
+
+
+def split_of(offset: int, splits: int) -> int:
+    """Which of ``splits`` readers of a file handles the record at ``offset`` (stable hash)."""
+    digest = hashlib.blake2b(offset.to_bytes(8, "little"), digest_size=4).digest()
+    return int.from_bytes(digest, "little") % splits
+
+
+class ExtractFileFn(beam.DoFn):
+    """One split of one input file: stream its records, decide, decode and extract.
+
+    Reading and extraction are one step so raw HTML is never materialised between stages (the
+    local runner would hold it all in memory); a file is spread over workers by giving each of
+    ``splits`` readers the records whose offset hashes to its split.
+    """
+
+    def __init__(self, extract_cfg: Mapping[str, Any], source_settings: Mapping[str, Any],
+                 signal_cfg: Mapping[str, Any] | None = None):
+        self.cfg = dict(extract_cfg)
+        self.source_settings = dict(source_settings)
+        self.signal_cfg = dict(signal_cfg) if signal_cfg else None
+        self.extractor = None
+        self.meta_consent = None
+        self.signals = None
+        self.records = Metrics.counter("extract", "records_read")
+        self.kept = Metrics.counter("extract", "documents_kept")
+
+    def setup(self) -> None:
+        from pipelines.html_text import Extractor
+
+        logging.getLogger("warcio").setLevel(logging.ERROR)  # "Replacing spaces in URI" noise
+        self.extractor = Extractor(self.cfg["trafilatura"], self.cfg["timeout_s"])
+        try:
+            from filters.consent import extract_meta_consent
+        except ImportError:  # consent filters not part of this build
+            extract_meta_consent = None
+        self.meta_consent = extract_meta_consent
+        if self.signal_cfg is not None:
+            from filters.signals import SignalComputer
+
+            self.signals = SignalComputer(self.signal_cfg)
+
+    def process(self, element) -> Iterable[Any]:
+        path, split, splits = element
+        started, n, opened = time.monotonic(), 0, []
+        for item in iter_records(_opener(path, self.source_settings, opened), path,
+                                 want_body=want_body(self.cfg), max_body_bytes=self.cfg["max_payload_bytes"],
+                                 select=lambda off: split_of(off, splits) == split):
+            n += 1
+            self.records.inc()
+            if isinstance(item, ReadError):
+                outcome = read_error_outcome(item)
+            else:
+                outcome = header_outcome(item, self.cfg) or \
+                    extract_document(item, self.cfg, self.extractor, self.meta_consent)
+            if outcome.doc is not None:
+                self.kept.inc()
+                if self.signals is not None:
+                    outcome.doc.update(self.signals(outcome.doc))
+                yield path, outcome.doc
+            if outcome.dead is not None:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTERS, (path, outcome.dead))
+            yield beam.pvalue.TaggedOutput(OUTCOMES, (outcome.status, outcome.reason))
+        for name in ("retries", "resumes"):
+            yield beam.pvalue.TaggedOutput(STATS, (f"source_{name}", sum(getattr(st, name, 0) for st in opened)))
+        log.info("%s [split %d/%d]: %d records in %.1fs", path, split + 1, splits, n, time.monotonic() - started)
+
+    def teardown(self) -> None:
+        if self.extractor is not None:
+            self.extractor.close()
+
+
+class WriteDocsFn(beam.DoFn):
+    def __init__(self, output: str, schema):
+        self.output = output
+        self.schema = schema
+
+    def process(self, element) -> Iterable[str]:
+        warc_file, docs = element
+        rows = sorted(docs, key=lambda d: (d["warc_offset"], d["doc_id"]))
+        name = f"{shard_name(warc_file)}.parquet"
+        outputs.write_parquet(outputs.join(self.output, name), rows, self.schema)
+        yield name
+
+
+class WriteDeadFn(beam.DoFn):
+    def __init__(self, output: str):
+        self.output = output
+
+    def process(self, element) -> Iterable[str]:
+        warc_file, rows = element
+        rows = sorted(rows, key=lambda d: (d["warc_offset"] if d["warc_offset"] is not None else -1,
+                                           d["reason"]))
+        name = f"dead-letter/{shard_name(warc_file)}.jsonl"
+        outputs.write_bytes_atomic(outputs.join(self.output, name), outputs.jsonl_bytes(rows))
+        yield name
+
+
+def build_summary(counts: Mapping[tuple[str, str], int], meta: Mapping[str, Any]) -> dict:
+    by_status: dict[str, dict[str, int]] = {KEPT: {}, DROPPED: {}, DEAD: {}}
+    for (status, reason), n in counts.items():
+        by_status.setdefault(status, {})[reason] = n
+    kept = sum(by_status[KEPT].values())
+    dropped = sum(by_status[DROPPED].values())
+    dead = sum(by_status[DEAD].values())
+    records = kept + dropped + dead
+    return {
+        **meta,
+        "records_read": records,
+        "kept": kept,
+        "dropped": dropped,
+        "dead_lettered": dead,
+        "dropped_by_reason": dict(sorted(by_status[DROPPED].items())),
+        "dead_lettered_by_reason": dict(sorted(by_status[DEAD].items())),
+    }
+
+
+class WriteSummaryFn(beam.DoFn):
+    """Writes summary.json once every output is written (the side inputs force that order)."""
+
+    def __init__(self, output: str, meta: Mapping[str, Any]):
+        self.output = output
+        self.meta = dict(meta)
+
+    def process(self, _, counts, stats, doc_files, dead_files):
+        summary = build_summary(dict(counts), self.meta)
+        summary["source"] = dict(sorted(stats))
+        summary["outputs"] = {"documents": sorted(doc_files), "dead_letter": sorted(dead_files)}
+        outputs.write_json(outputs.join(self.output, "summary.json"), summary)
+        yield summary
+
+
+# ---------------------------------------------------------------------------------------- graph
+class Extract(beam.PTransform):
+    """(file, split, splits) work items -> (docs keyed by input file, dead letters, outcomes, stats)."""
+
+    def __init__(self, extract_cfg: Mapping[str, Any], source_settings: Mapping[str, Any],
+                 signal_cfg: Mapping[str, Any] | None = None):
+        super().__init__()
+        self.cfg = dict(extract_cfg)
+        self.source_settings = dict(source_settings)
+        self.signal_cfg = signal_cfg
+
+    def expand(self, work):
+        out = (work
+               | "SpreadFiles" >> beam.Reshuffle()
+               | "ReadAndExtract" >> beam.ParDo(ExtractFileFn(self.cfg, self.source_settings, self.signal_cfg))
+               .with_outputs(OUTCOMES, DEAD_LETTERS, STATS, main="docs"))
+        return out.docs, out[DEAD_LETTERS], out[OUTCOMES], out[STATS]
+
+
+def plan_splits(paths: list[str], setting: Any, workers: int | None) -> int:
+    """Readers per file: ``auto`` gives a few files' worth of parallelism on a local runner."""
+    if setting != "auto":
+        if not isinstance(setting, int) or setting < 1:
+            raise ValueError(f"extract.splits_per_file must be 'auto' or a positive integer, got {setting!r}")
+        return setting
+    if not workers or len(paths) >= 2 * workers:
+        return 1  # enough files to keep every worker busy; do not re-read any file
+    return max(1, -(-2 * workers // max(1, len(paths))))
+
+
+def output_schema(cfg: Mapping[str, Any]):
+    """Document columns, plus the filter signals when extract computes them."""
+    if not cfg["extract"]["compute_signals"]:
+        return DOC_SCHEMA
+    from filters.signals import SIGNAL_FIELDS
+
+    return extend(SIGNAL_FIELDS)
+
+
+def build(pipeline, paths: list[str], output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],
+          splits: int = 1):
+    work = [(path, split, splits) for path in paths for split in range(splits)]
+    signal_cfg = cfg if cfg["extract"]["compute_signals"] else None
+    docs, dead, outcomes, stats = (pipeline | "Inputs" >> beam.Create(work)
+                                   | "Extract" >> Extract(cfg["extract"], source_settings(cfg), signal_cfg))
+    doc_files = (docs | "GroupDocs" >> beam.GroupByKey()
+                 | "WriteDocs" >> beam.ParDo(WriteDocsFn(output, output_schema(cfg))))
+    dead_files = (dead | "GroupDead" >> beam.GroupByKey()
+                  | "WriteDead" >> beam.ParDo(WriteDeadFn(output)))
+    counts = outcomes | "Count" >> beam.combiners.Count.PerElement()
+    stat_sums = stats | "SumStats" >> beam.CombinePerKey(sum)
+    return (pipeline
+            | "SummaryTrigger" >> beam.Create([None])
+            | "WriteSummary" >> beam.ParDo(
+                WriteSummaryFn(output, meta),
+                counts=beam.pvalue.AsList(counts),
+                stats=beam.pvalue.AsList(stat_sums),
+                doc_files=beam.pvalue.AsList(doc_files),
+                dead_files=beam.pvalue.AsList(dead_files)))
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--input", help="WARC file, directory, glob, comma list, s3://, gs:// or https:// URL")
+    src.add_argument("--snapshot", help="Common Crawl snapshot id (CC-MAIN-YYYY-WW) or 'latest'")
+    parser.add_argument("--output", required=True, help="output directory (local, gs:// or s3://)")
+    parser.add_argument("--max-warcs", type=int, default=None,
+                        help="with --snapshot: process a deterministic sample of N WARC files")
+    parser.add_argument("--source", choices=("s3", "https"), default="https",
+                        help="with --snapshot: read Common Crawl from S3 or HTTPS (default https)")
+    parser.add_argument("--s3-endpoint-url", default=None,
+                        help="S3 endpoint override (e.g. a local S3 for tests); also sources.s3_endpoint_url")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs of an earlier run in --output (else refuse)")
+
+
+def source_settings(cfg: Mapping[str, Any]) -> dict:
+    """The ``sources`` config section as SourceSettings fields (the sampling seed is not one)."""
+    return {k: v for k, v in cfg["sources"].items() if k != "sample_seed"}
+
+
+def resolve_inputs(args, cfg) -> tuple[list[str], dict]:
+    from pipelines.sources import SourceSettings, expand_inputs, resolve_snapshot
+
+    if args.s3_endpoint_url:
+        cfg["sources"]["s3_endpoint_url"] = args.s3_endpoint_url
+    settings = SourceSettings.from_dict(source_settings(cfg))
+    if args.snapshot:
+        if args.max_warcs is not None and args.max_warcs < 1:
+            raise CliError(f"--max-warcs must be at least 1, got {args.max_warcs}")
+        snapshot_id, paths = resolve_snapshot(args.snapshot, args.source, settings,
+                                              max_warcs=args.max_warcs, seed=cfg["sources"]["sample_seed"])
+        return paths, {"snapshot": snapshot_id, "source": args.source, "max_warcs": args.max_warcs}
+    if args.max_warcs is not None:
+        raise CliError("--max-warcs only applies with --snapshot")
+    paths = expand_inputs(args.input, settings)
+    return paths, {"input": args.input}
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    existing = []
+    for pattern in STAGE_OUTPUTS:
+        for match in FileSystems.match([outputs.join(output, pattern)])[0].metadata_list:
+            existing.append(match.path)
+    if existing and not overwrite:
+        raise CliError(f"--output {output} already holds results of an earlier run "
+                       f"({len(existing)} files); pass --overwrite or choose another directory")
+    if existing:
+        FileSystems.delete(existing)
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    cfg = load_config(args.config)
+    paths, meta = resolve_inputs(args, cfg)
+    prepare_output(args.output, args.overwrite)
+    options = make_options(beam_args)
+    local = is_local(options)
+    workers = options.view_as(DirectOptions).direct_num_workers if local else None
+    splits = plan_splits(paths, cfg["extract"]["splits_per_file"], workers)
+    meta = {**meta, "stage": "extract", "input_files": len(paths), "config_sha256": config_hash(cfg)}
+    where = f"locally on {workers} worker(s)" if local else "on the configured runner"
+    log.info("extract: %d input file(s) x %d split(s) -> %s, running %s", len(paths), splits, args.output, where)
+    started = time.monotonic()
+    with new_pipeline(beam_args) as pipeline:
+        build(pipeline, paths, args.output, cfg, meta, splits)
+    summary = outputs.read_json(outputs.join(args.output, "summary.json"))
+    print_summary(summary, args.output, time.monotonic() - started)
+    return summary
+
+
+def print_summary(summary: Mapping[str, Any], output: str, seconds: float) -> None:
+    lines = [f"extract: {summary['records_read']} records from {summary['input_files']} file(s) in {seconds:.1f}s",
+             f"  kept          {summary['kept']}",
+             f"  dropped       {summary['dropped']}"]
+    lines += [f"    {reason:<28}{n}" for reason, n in summary["dropped_by_reason"].items()]
+    lines.append(f"  dead-lettered {summary['dead_lettered']}")
+    lines += [f"    {reason:<28}{n}" for reason, n in summary["dead_lettered_by_reason"].items()]
+    lines.append(f"  documents:    {output}/*.parquet ({len(summary['outputs']['documents'])} files)")
+    lines.append(f"  dead letters: {output}/dead-letter/*.jsonl")
+    lines.append(f"  summary:      {output}/summary.json")
+    print("\n".join(lines))

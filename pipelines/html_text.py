@@ -1,0 +1,201 @@
+"""Main-text extraction with trafilatura, under a per-document time limit.
+
+trafilatura runs in C (lxml) for much of its time, so a thread cannot be interrupted and SIGALRM
+only works in a process's main thread (Beam runs DoFns in worker threads).  We therefore keep one
+long-lived child process per extractor: documents go to it over a pipe, and only when one overruns
+the limit is the child killed and a fresh one started.  The cost per document is one pickle round
+trip (measured in bench/bench_extract.py), not a process.
+"""
+from __future__ import annotations
+
+import html as html_lib
+import json
+import logging
+import os
+import pickle
+import re
+import select
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+STARTUP_TIMEOUT_S = 120.0
+
+TRAFILATURA_KEYS = ("favor_precision", "favor_recall", "include_comments", "include_tables",
+                    "include_links", "deduplicate", "fast")
+
+
+class ExtractionTimeout(Exception):
+    pass
+
+
+class ExtractionError(Exception):
+    pass
+
+
+@dataclass
+class Extracted:
+    text: str
+    title: str | None
+
+
+def page_title(html: str) -> str | None:
+    match = _TITLE.search(html[:200_000])
+    if not match:
+        return None
+    title = " ".join(html_lib.unescape(match.group(1)).split())
+    return title or None
+
+
+def trafilatura_kwargs(options: Mapping[str, Any]) -> dict:
+    unknown = set(options) - set(TRAFILATURA_KEYS)
+    if unknown:
+        raise ValueError(f"unknown trafilatura option(s): {', '.join(sorted(unknown))}")
+    return {k: bool(v) for k, v in options.items()}
+
+
+def extract_now(html: str, url: str | None, options: Mapping[str, Any]) -> Extracted:
+    """Extract in this process (no time limit)."""
+    import trafilatura
+
+    kwargs = trafilatura_kwargs(options)
+    no_fallback = kwargs.pop("fast", False)
+    text = trafilatura.extract(html, url=url, output_format="txt", with_metadata=False,
+                               no_fallback=no_fallback, **kwargs)
+    return Extracted(text=text or "", title=page_title(html))
+
+
+def _send(fh, obj) -> None:
+    blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    fh.write(struct.pack("<Q", len(blob)))
+    fh.write(blob)
+    fh.flush()
+
+
+def _recv(fh):
+    head = fh.read(8)
+    if len(head) < 8:
+        raise EOFError("extractor pipe closed")
+    (size,) = struct.unpack("<Q", head)
+    blob = fh.read(size)
+    if len(blob) < size:
+        raise EOFError("extractor pipe closed mid-message")
+    return pickle.loads(blob)
+
+
+def _serve(options: Mapping[str, Any]) -> None:
+    """Child side: read (html, url) frames from stdin, answer on the original stdout."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the protocol
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
+    import trafilatura  # noqa: F401  (imported before "ready" so it does not count against a document)
+
+    _send(out, "ready")
+    inp = sys.stdin.buffer
+    while True:
+        try:
+            message = _recv(inp)
+        except EOFError:
+            return
+        if message is None:
+            return
+        html, url = message
+        try:
+            result = extract_now(html, url, options)
+            _send(out, ("ok", result.text, result.title))
+        except Exception as exc:  # reported to the parent, which dead-letters the record
+            _send(out, ("error", f"{type(exc).__name__}: {exc!s:.300}", None))
+
+
+class Extractor:
+    """Extracts main text; ``timeout_s`` > 0 runs trafilatura in a reusable child process."""
+
+    def __init__(self, options: Mapping[str, Any], timeout_s: float = 0.0):
+        self.options = dict(options)
+        trafilatura_kwargs(self.options)  # validate early
+        self.timeout_s = float(timeout_s or 0)
+        self._proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def _start(self) -> None:
+        # A fresh interpreter (fork+exec), not multiprocessing: the Beam SDK worker runs gRPC
+        # threads that do not survive a bare fork, and "spawn" would re-import the caller's main.
+        proc = subprocess.Popen([sys.executable, "-m", "pipelines.html_text", json.dumps(self.options)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
+        self._proc = proc
+        try:
+            if not self._wait(STARTUP_TIMEOUT_S) or _recv(proc.stdout) != "ready":
+                raise ExtractionError("extractor process did not start")
+        except (EOFError, OSError) as exc:
+            self._kill()
+            raise ExtractionError(f"extractor process did not start: {exc}") from exc
+
+    def _wait(self, seconds: float) -> bool:
+        ready, _, _ = select.select([self._proc.stdout], [], [], seconds)
+        return bool(ready)
+
+    def extract(self, html: str, url: str | None = None) -> Extracted:
+        if self.timeout_s <= 0:
+            try:
+                return extract_now(html, url, self.options)
+            except Exception as exc:
+                raise ExtractionError(f"{type(exc).__name__}: {exc!s:.300}") from exc
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        try:
+            _send(self._proc.stdin, (html, url))
+            if not self._wait(self.timeout_s):
+                self._kill()
+                raise ExtractionTimeout(f"extraction exceeded {self.timeout_s:g}s")
+            status, text, title = _recv(self._proc.stdout)
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError) as exc:
+            self._kill()
+            raise ExtractionError(f"extractor process died: {type(exc).__name__}") from exc
+        if status != "ok":
+            raise ExtractionError(text)
+        return Extracted(text=text or "", title=title)
+
+    def _kill(self) -> None:
+        self.restarts += 1
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait(timeout=10)
+            for fh in (proc.stdin, proc.stdout):
+                try:
+                    fh.close()
+                except Exception:
+                    pass
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            _send(proc.stdin, None)
+            proc.stdin.close()
+            proc.wait(timeout=5)
+        except Exception:
+            proc.kill()
+            proc.wait(timeout=5)
+        finally:
+            try:
+                proc.stdout.close()
+            except Exception:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+if __name__ == "__main__":
+    _serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})

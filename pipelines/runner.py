@@ -1,0 +1,87 @@
+"""Choosing and configuring the Beam runner.
+
+Beam 2.77's ``DirectRunner`` first tries the Prism runner, which downloads a Go binary; offline
+it logs a failure and falls back to a bundle-based runner that uses one core.  We therefore
+build the portable ``FnApiRunner`` ourselves in multi-process mode with one SDK worker per core
+unless the user names a runner (``--runner DataflowRunner``, ``FlinkRunner``, ...), in which case
+every Beam option passes through untouched.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+LOCAL_RUNNER = "local"
+
+
+def _has_flag(args: Sequence[str], name: str) -> bool:
+    return any(a == name or a.startswith(name + "=") for a in args)
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def make_options(beam_args: Sequence[str], *, workers: int | None = None) -> PipelineOptions:
+    """PipelineOptions for ``beam_args``; the local default runner when none is named."""
+    args = list(beam_args)
+    if not _has_flag(args, "--runner"):
+        args.append(f"--runner={LOCAL_RUNNER}")
+    options = PipelineOptions(args)
+    std = options.view_as(StandardOptions)
+    if (std.runner or "").lower() == LOCAL_RUNNER:
+        direct = options.view_as(DirectOptions)
+        if not _has_flag(args, "--direct_running_mode"):
+            direct.direct_running_mode = "multi_processing"
+        if not _has_flag(args, "--direct_num_workers"):
+            direct.direct_num_workers = workers or default_workers()
+        if workers is not None:
+            direct.direct_num_workers = workers
+        extra = []
+        if not _has_flag(args, "--default_sdk_harness_log_level"):
+            extra.append("--default_sdk_harness_log_level=WARNING")
+        if not _has_flag(args, "--sdk_harness_log_level_overrides"):
+            extra.append('--sdk_harness_log_level_overrides={"pipelines": "INFO", "warcio": "ERROR"}')
+        if extra:
+            mode, num = direct.direct_running_mode, direct.direct_num_workers
+            options = PipelineOptions(args + extra)
+            direct = options.view_as(DirectOptions)
+            direct.direct_running_mode, direct.direct_num_workers = mode, num
+    return options
+
+
+def make_runner(options: PipelineOptions):
+    """The runner object for ``options`` (None lets Beam build the one named in the options)."""
+    std = options.view_as(StandardOptions)
+    if (std.runner or "").lower() == LOCAL_RUNNER:
+        from apache_beam.portability.api import beam_provision_api_pb2
+        from apache_beam.runners.portability.fn_api_runner import fn_runner
+        from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+        std.runner = None
+        # Like DirectRunner, hand the options to the SDK workers (they read their log levels
+        # from them); without this the workers log every gRPC channel at INFO.
+        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        info = fn_runner.ExtendedProvisionInfo(
+            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+        return fn_runner.FnApiRunner(provision_info=info)
+    return None
+
+
+def is_local(options: PipelineOptions) -> bool:
+    runner = options.view_as(StandardOptions).runner
+    return runner is None or str(runner).lower() in (LOCAL_RUNNER, "directrunner", "fnapirunner")
+
+
+def new_pipeline(beam_args: Sequence[str], *, workers: int | None = None):
+    """A ``beam.Pipeline`` on the chosen runner."""
+    import apache_beam as beam
+
+    options = make_options(beam_args, workers=workers)
+    runner = make_runner(options)
+    return beam.Pipeline(runner=runner, options=options)

@@ -1,0 +1,469 @@
+"""The tokenize stage: documents in Parquet -> Megatron indexed-dataset shards + manifest.json.
+
+Graph::
+
+    parquet files --Reshuffle--> ReadDocs (doc id, seeded hash h, split from h)
+        --Reshuffle--> BatchElements --> Encode (encode_batch, + <|endoftext|>, tokens as bytes)
+        encoded --(split -> docs, tokens)--> CombinePerKey --> totals per split (tiny)
+        encoded --bucket = h mod ceil(tokens / shard_tokens) [totals as side input]-->
+            GroupByKey(split, bucket) --> sort by h --> _staging/<split>-b<bucket>.bin/.idx
+        all shard metadata + totals + drop counts --> Finalize: rename staged shards to
+            contiguous <split>-NNNNN names, copy tokenizer.json, write manifest.json last
+
+No worker ever holds more than one shard's documents.  Tokens, not text, cross the big shuffle
+(about half the bytes).  Every placement decision is a function of the document hash, so the bytes
+of every output are independent of worker count and bundle order.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import posixpath
+import re
+import time
+from typing import Any, Iterable, Mapping
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipelines import outputs
+from pipelines.cli import CliError
+from pipelines.config import config_hash, load_config
+from pipelines.runner import is_local, make_options, new_pipeline
+from tokenization import manifest as mf
+from tokenization.indexed import dtype_for_vocab, write_indexed
+from tokenization.shards import bucket_of, buckets_for, doc_hash, shard_name, split_of
+
+log = logging.getLogger("pipelines.tokenize")
+
+REJECTED = "rejected"
+STAGING = "_staging"
+SHARD_FILE_RE = re.compile(r"^(train|val)-\d{5}\.(bin|idx)$")
+
+
+# ---------------------------------------------------------------------------------------- files
+class BeamFileSystem:
+    """tokenization.indexed's filesystem interface over Beam's FileSystems (local, gs://, s3://)."""
+
+    def create(self, path: str):
+        from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+        return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+    def rename(self, src: str, dst: str) -> None:
+        from apache_beam.io.filesystems import FileSystems
+
+        if FileSystems.exists(dst):
+            FileSystems.delete([dst])
+        FileSystems.rename([src], [dst])
+
+    def delete(self, path: str) -> None:
+        from apache_beam.io.filesystems import FileSystems
+
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+
+
+def _file_stem(path: str) -> str:
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", posixpath.basename(path.rstrip("/")))[:80] or "input"
+    return f"{base}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+
+
+def list_inputs(input_path: str) -> list[str]:
+    """Parquet files named by --input: a directory (its *.parquet), one file, or a glob."""
+    from apache_beam.io.filesystems import FileSystems
+
+    if any(c in input_path for c in "*?["):
+        pattern = input_path
+    elif input_path.endswith(".parquet"):
+        pattern = input_path
+    else:
+        pattern = outputs.join(input_path, "*.parquet")
+    try:
+        found = FileSystems.match([pattern])[0].metadata_list
+    except Exception as exc:  # noqa: BLE001 - Beam raises BeamIOError for unreachable paths
+        raise CliError(f"--input {input_path}: cannot list it ({exc})") from None
+    files = sorted(m.path for m in found if not posixpath.basename(m.path).startswith((".", "_")))
+    if not files:
+        raise CliError(f"--input {input_path}: no .parquet files found (looked for {pattern})")
+    return files
+
+
+# ---------------------------------------------------------------------------------------- DoFns
+def _rejected(path: str, row: int | None, reason: str, detail: str = "", doc_id: str | None = None):
+    return beam.pvalue.TaggedOutput(REJECTED, (path, {"file": path, "row": row, "doc_id": doc_id,
+                                                      "stage": "tokenize", "reason": reason,
+                                                      "detail": detail[:500]}))
+
+
+class ReadDocsFn(beam.DoFn):
+    """One Parquet file -> (split, h, doc_id, text); unusable rows/files go to the rejected output."""
+
+    def __init__(self, seed: int, val_fraction: float, batch_rows: int = 2048):
+        self.seed = seed
+        self.val_fraction = val_fraction
+        self.batch_rows = batch_rows
+        self.docs = Metrics.counter("tokenize", "documents_read")
+        self.bad = Metrics.counter("tokenize", "documents_rejected")
+
+    def process(self, path: str) -> Iterable[Any]:
+        import pyarrow.parquet as pq
+        from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+        from tokenization.tokenizer import document_id
+
+        row = 0
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+                pf = pq.ParquetFile(fh)
+                names = set(pf.schema_arrow.names)
+                if "text" not in names:
+                    self.bad.inc()
+                    yield _rejected(path, None, "missing_text_column",
+                                    f"columns: {sorted(names)}")
+                    return
+                cols = ["text"] + [c for c in ("doc_id", "url") if c in names]
+                for batch in pf.iter_batches(batch_size=self.batch_rows, columns=cols):
+                    data = batch.to_pydict()
+                    ids = data.get("doc_id") or [None] * batch.num_rows
+                    urls = data.get("url") or [None] * batch.num_rows
+                    for doc_id, url, text in zip(ids, urls, data["text"]):
+                        if not isinstance(text, str):
+                            self.bad.inc()
+                            yield _rejected(path, row, "null_text", doc_id=doc_id)
+                        elif not text:
+                            self.bad.inc()
+                            yield _rejected(path, row, "empty_text", doc_id=doc_id)
+                        else:
+                            did = document_id(doc_id, url, text)
+                            h = doc_hash(self.seed, did)
+                            self.docs.inc()
+                            yield split_of(h, self.val_fraction), h, did, text
+                        row += 1
+        except Exception as exc:  # noqa: BLE001 - a corrupt file must not stop the run
+            self.bad.inc()
+            yield _rejected(path, row, "unreadable_parquet", f"{type(exc).__name__}: {exc}")
+
+
+class EncodeFn(beam.DoFn):
+    """A batch of documents -> (split, h, doc_id, tokens as shard-dtype bytes, text bytes)."""
+
+    def __init__(self, tokenizer_json: str, vocab_size: int, parallelism: bool):
+        self.tokenizer_json = tokenizer_json
+        self.vocab_size = vocab_size
+        self.parallelism = parallelism
+        self.tok = None
+        self.tokens = Metrics.counter("tokenize", "tokens")
+
+    def setup(self) -> None:
+        from tokenization.tokenizer import eot_id, tokenizer_from_json
+
+        # Set before the first encode so HF's thread pool follows the config.
+        os.environ["TOKENIZERS_PARALLELISM"] = "true" if self.parallelism else "false"
+        self.tok = tokenizer_from_json(self.tokenizer_json)
+        self.eot = eot_id(self.tok)
+        self.dtype = dtype_for_vocab(self.vocab_size).newbyteorder("<")
+
+    def process(self, batch: list) -> Iterable[Any]:
+        import numpy as np
+
+        encodings = self.tok.encode_batch_fast([d[3] for d in batch], add_special_tokens=False)
+        for (split, h, doc_id, text), enc in zip(batch, encodings):
+            ids = enc.ids
+            ids.append(self.eot)
+            self.tokens.inc(len(ids))
+            yield split, h, doc_id, np.asarray(ids, dtype=self.dtype).tobytes(), len(text.encode("utf-8"))
+
+
+class SumTuples(beam.CombineFn):
+    def create_accumulator(self):
+        return (0, 0, 0)
+
+    def add_input(self, acc, x):
+        return tuple(a + b for a, b in zip(acc, x))
+
+    def merge_accumulators(self, accs):
+        out = (0, 0, 0)
+        for acc in accs:
+            out = tuple(a + b for a, b in zip(out, acc))
+        return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+def split_sizes(element, itemsize: int):
+    split, _, _, tokens, text_bytes = element
+    return split, (1, len(tokens) // itemsize, text_bytes)
+
+
+def assign_bucket(element, totals: Mapping[str, tuple[int, int, int]], shard_tokens: int):
+    split, h, doc_id, tokens, _ = element
+    n = buckets_for(totals[split][1], shard_tokens)
+    return (split, bucket_of(h, n)), (h, doc_id, tokens)
+
+
+class WriteShardFn(beam.DoFn):
+    """All documents of one (split, bucket) -> staged .bin/.idx; yields the shard's metadata."""
+
+    def __init__(self, output: str, vocab_size: int):
+        self.output = output
+        self.vocab_size = vocab_size
+        self.bytes_written = Metrics.counter("tokenize", "shard_bytes")
+
+    def process(self, element) -> Iterable[dict]:
+        (split, bucket), docs = element
+        docs = sorted(docs)  # (h, doc_id, tokens): the shuffle order, ties fully resolved
+        staged = outputs.join(self.output, STAGING, f"{split}-b{bucket:05d}")
+        info = write_indexed(staged, (d[2] for d in docs), self.vocab_size, fs=BeamFileSystem())
+        self.bytes_written.inc(info["tokens"] * dtype_for_vocab(self.vocab_size).itemsize)
+        yield {"split": split, "bucket": bucket, "staged": staged, **info}
+
+
+class WriteRejectedFn(beam.DoFn):
+    def __init__(self, output: str):
+        self.output = output
+
+    def process(self, element) -> Iterable[str]:
+        path, rows = element
+        rows = sorted(rows, key=lambda r: (r["row"] if r["row"] is not None else -1, r["reason"]))
+        name = f"dead-letter/{_file_stem(path)}.jsonl"
+        outputs.write_bytes_atomic(outputs.join(self.output, name), outputs.jsonl_bytes(rows))
+        yield name
+
+
+class FinalizeFn(beam.DoFn):
+    """Runs once after every shard is staged: final names, tokenizer copy, manifest last."""
+
+    def __init__(self, output: str, tokenizer_json: str, tokenizer_meta: Mapping[str, Any],
+                 manifest_config: Mapping[str, Any], shard_tokens: int, input_files: int):
+        self.output = output
+        self.tokenizer_json = tokenizer_json
+        self.tokenizer_meta = dict(tokenizer_meta)
+        self.manifest_config = dict(manifest_config)
+        self.shard_tokens = shard_tokens
+        self.input_files = input_files
+
+    def process(self, _, shards, totals, outcome_counts, rejected_files):
+        from apache_beam.io.filesystems import FileSystems
+
+        fs = BeamFileSystem()
+        entries, keep = [], set()
+        for split in mf.SPLITS:
+            staged = sorted((s for s in shards if s["split"] == split), key=lambda s: s["bucket"])
+            for i, s in enumerate(staged):
+                name = shard_name(split, i)
+                for ext in (".bin", ".idx"):  # .bin first: an .idx never names missing data
+                    fs.rename(s["staged"] + ext, outputs.join(self.output, name + ext))
+                    keep.add(name + ext)
+                entries.append({"file": name, "split": split, "tokens": s["tokens"],
+                                "documents": s["documents"], "sha256_bin": s["sha256_bin"],
+                                "sha256_idx": s["sha256_idx"]})
+        # Shards of an earlier, larger run in the same directory would otherwise linger.
+        for split in mf.SPLITS:
+            for m in FileSystems.match([outputs.join(self.output, f"{split}-*")])[0].metadata_list:
+                base = posixpath.basename(m.path)
+                if SHARD_FILE_RE.match(base) and base not in keep:
+                    FileSystems.delete([m.path])
+        staging = outputs.join(self.output, STAGING)
+        leftovers = FileSystems.match([outputs.join(staging, "*")])[0].metadata_list
+        if leftovers:  # temporary files of retried bundles
+            FileSystems.delete([m.path for m in leftovers])
+        if "://" not in staging and os.path.isdir(staging):
+            os.rmdir(staging)
+
+        tok_bytes = self.tokenizer_json.encode("utf-8")
+        outputs.write_bytes_atomic(outputs.join(self.output, mf.TOKENIZER_NAME), tok_bytes)
+        tokenizer = {**self.tokenizer_meta, "file": mf.TOKENIZER_NAME, "sha256": mf.sha256_bytes(tok_bytes)}
+        counts = dict(outcome_counts)
+        plan = {split: {"buckets": buckets_for(totals[split][1], self.shard_tokens),
+                        "text_bytes": totals[split][2]} for split in sorted(totals)}
+        extra = {"input": {"files": self.input_files,
+                           "documents_read": sum(t[0] for t in totals.values()),
+                           "rejected": dict(sorted(counts.items())),
+                           "dead_letter_files": sorted(rejected_files)},
+                 "plan": plan}
+        manifest = mf.build_manifest(tokenizer=tokenizer, dtype=dtype_for_vocab(tokenizer["vocab_size"]).name,
+                                     shards=entries, config=self.manifest_config, extra=extra)
+        outputs.write_bytes_atomic(outputs.join(self.output, mf.MANIFEST_NAME), mf.manifest_json(manifest))
+        yield manifest
+
+
+# ---------------------------------------------------------------------------------------- graph
+class Tokenize(beam.PTransform):
+    """Parquet paths -> shard metadata dicts, per-split totals, rejected rows."""
+
+    def __init__(self, output: str, settings: Mapping[str, Any], tokenizer_json: str, vocab_size: int):
+        super().__init__()
+        self.output = output
+        self.s = dict(settings)
+        self.tokenizer_json = tokenizer_json
+        self.vocab_size = vocab_size
+
+    def expand(self, paths):
+        s = self.s
+        read = (paths
+                | "SpreadFiles" >> beam.Reshuffle()
+                | "ReadDocs" >> beam.ParDo(ReadDocsFn(s["seed"], s["val_fraction"]))
+                .with_outputs(REJECTED, main="docs"))
+        docs = read.docs
+        if s["reshuffle_docs"]:
+            docs = docs | "SpreadDocs" >> beam.Reshuffle()
+        encoded = (docs
+                   | "Batch" >> beam.BatchElements(min_batch_size=s["encode_batch_docs"],
+                                                   max_batch_size=s["encode_batch_docs"])
+                   | "Encode" >> beam.ParDo(EncodeFn(self.tokenizer_json, self.vocab_size,
+                                                     s["tokenizers_parallelism"])))
+        totals = (encoded
+                  | "SplitSizes" >> beam.Map(split_sizes, itemsize=_itemsize(self.vocab_size))
+                  | "SumSplits" >> beam.CombinePerKey(SumTuples())
+                  | "TotalsDict" >> beam.combiners.ToDict())
+        shards = (encoded
+                  | "AssignShard" >> beam.Map(assign_bucket, totals=beam.pvalue.AsSingleton(totals),
+                                              shard_tokens=s["shard_tokens"])
+                  | "GroupShards" >> beam.GroupByKey()
+                  | "WriteShards" >> beam.ParDo(WriteShardFn(self.output, self.vocab_size)))
+        return shards, totals, read[REJECTED]
+
+
+def _itemsize(vocab_size: int) -> int:
+    return dtype_for_vocab(vocab_size).itemsize
+
+
+def build(pipeline, paths: list[str], output: str, settings: Mapping[str, Any], tokenizer_json: str,
+          tokenizer_meta: Mapping[str, Any], manifest_config: Mapping[str, Any]):
+    shards, totals, rejected = (pipeline | "Inputs" >> beam.Create(paths)
+                                | "Tokenize" >> Tokenize(output, settings, tokenizer_json,
+                                                         tokenizer_meta["vocab_size"]))
+    rejected_files = (rejected | "GroupRejected" >> beam.GroupByKey()
+                      | "WriteRejected" >> beam.ParDo(WriteRejectedFn(output)))
+    outcome_counts = (rejected | "Reasons" >> beam.Map(lambda kv: kv[1]["reason"])
+                      | "CountReasons" >> beam.combiners.Count.PerElement())
+    return (pipeline
+            | "FinalizeTrigger" >> beam.Create([None])
+            | "Finalize" >> beam.ParDo(
+                FinalizeFn(output, tokenizer_json, tokenizer_meta, manifest_config,
+                           settings["shard_tokens"], len(paths)),
+                shards=beam.pvalue.AsList(shards),
+                totals=beam.pvalue.AsSingleton(totals),
+                outcome_counts=beam.pvalue.AsList(outcome_counts),
+                rejected_files=beam.pvalue.AsList(rejected_files)))
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True,
+                        help="directory of Parquet documents (needs a 'text' column), a .parquet file or a glob")
+    parser.add_argument("--tokenizer", required=True,
+                        help="tokenizer.json, or a tiktoken-format BPE file (base64 token + rank per line)")
+    parser.add_argument("--output", required=True, help="shards directory (local, gs:// or s3://)")
+    parser.add_argument("--val-fraction", type=float, default=None,
+                        help="fraction of documents in the validation split (config tokenize.val_fraction)")
+    parser.add_argument("--shard-tokens", type=int, default=None,
+                        help="target tokens per shard (config tokenize.shard_tokens)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the shuffle/split hash (config tokenize.seed)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the shards of an earlier run in --output (else refuse)")
+
+
+def resolve_settings(args, cfg: Mapping[str, Any]) -> dict:
+    s = dict(cfg["tokenize"])
+    for flag, key in (("val_fraction", "val_fraction"), ("shard_tokens", "shard_tokens"), ("seed", "seed")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            s[key] = value
+    vf = s["val_fraction"]
+    if not isinstance(vf, (int, float)) or not 0 <= vf < 1:
+        raise CliError(f"--val-fraction must be in [0, 1), got {vf}")
+    if not isinstance(s["shard_tokens"], int) or s["shard_tokens"] < 1:
+        raise CliError(f"--shard-tokens must be a positive integer, got {s['shard_tokens']}")
+    if not isinstance(s["seed"], int):
+        raise CliError(f"--seed must be an integer, got {s['seed']!r}")
+    if not isinstance(s["encode_batch_docs"], int) or s["encode_batch_docs"] < 1:
+        raise CliError(f"tokenize.encode_batch_docs must be a positive integer, got {s['encode_batch_docs']}")
+    return s
+
+
+def load_stage_tokenizer(path: str, s: Mapping[str, Any]):
+    from tokenization.tokenizer import TokenizerError, load_tokenizer_file
+
+    if not os.path.isfile(path):
+        raise CliError(f"--tokenizer {path}: file not found")
+    try:
+        return load_tokenizer_file(path, pattern=s["tiktoken_pattern"], eot=s["tiktoken_eot_id"])
+    except (TokenizerError, ValueError) as exc:
+        raise CliError(f"--tokenizer {path}: {exc}") from None
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    existing = [m.path for pattern in (mf.MANIFEST_NAME, "train-*", "val-*")
+                for m in FileSystems.match([outputs.join(output, pattern)])[0].metadata_list]
+    if existing and not overwrite:
+        raise CliError(f"--output {output} already holds shards of an earlier run "
+                       f"({len(existing)} files); pass --overwrite or choose another directory")
+    # Without a manifest the directory reads as unfinished until this run writes a new one; old
+    # dead letters and summary would describe a different run.  Old shards are replaced or
+    # removed by Finalize.
+    stale = [m.path for pattern in (mf.MANIFEST_NAME, "summary.json", "dead-letter/*.jsonl")
+             for m in FileSystems.match([outputs.join(output, pattern)])[0].metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    from tokenization.tokenizer import EOT_TOKEN, eot_id, tokenizer_json, vocab_size
+
+    cfg = load_config(args.config)
+    s = resolve_settings(args, cfg)
+    tok = load_stage_tokenizer(args.tokenizer, s)
+    paths = list_inputs(args.input)
+    prepare_output(args.output, args.overwrite)
+    options = make_options(beam_args)
+    tok_json = tokenizer_json(tok)
+    vsize = vocab_size(tok)
+    tokenizer_meta = {"vocab_size": vsize, "eot_token": EOT_TOKEN, "eot_id": eot_id(tok),
+                      "source": posixpath.basename(args.tokenizer)}
+    manifest_config = {"seed": s["seed"], "val_fraction": s["val_fraction"],
+                       "shard_tokens": s["shard_tokens"], "config_sha256": config_hash(cfg["tokenize"]),
+                       "input": args.input}
+    where = "locally" if is_local(options) else "on the configured runner"
+    log.info("tokenize: %d input file(s) -> %s, running %s", len(paths), args.output, where)
+    started = time.monotonic()
+    with new_pipeline(beam_args) as pipeline:
+        build(pipeline, paths, args.output, s, tok_json, tokenizer_meta, manifest_config)
+    manifest = mf.parse_manifest(outputs_read_bytes(outputs.join(args.output, mf.MANIFEST_NAME)),
+                                 outputs.join(args.output, mf.MANIFEST_NAME))
+    summary = {"stage": "tokenize", "input": args.input, "output": args.output,
+               "input_files": len(paths), "splits": manifest["splits"],
+               "documents_read": manifest["input"]["documents_read"],
+               "rejected": manifest["input"]["rejected"],
+               "tokenizer": manifest["tokenizer"], "dtype": manifest["format"]["dtype"]}
+    outputs.write_json(outputs.join(args.output, "summary.json"), summary)
+    print_summary(summary, args.output, time.monotonic() - started)
+    return summary
+
+
+def outputs_read_bytes(path: str) -> bytes:
+    from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return fh.read()
+
+
+def print_summary(summary: Mapping[str, Any], output: str, seconds: float) -> None:
+    lines = [f"tokenize: {summary['documents_read']} documents from {summary['input_files']} file(s) "
+             f"in {seconds:.1f}s ({summary['dtype']} tokens, vocab {summary['tokenizer']['vocab_size']})"]
+    for split, info in summary["splits"].items():
+        lines.append(f"  {split:<6}{info['documents']:>10} docs {info['tokens']:>14} tokens "
+                     f"in {info['shards']} shard(s)")
+    rejected = sum(summary["rejected"].values())
+    lines.append(f"  rejected {rejected}" + (f"  {summary['rejected']} (see {output}/dead-letter/)"
+                                             if rejected else ""))
+    lines.append(f"  shards:   {output}/{{train,val}}-NNNNN.bin/.idx")
+    lines.append(f"  manifest: {output}/{mf.MANIFEST_NAME}")
+    print("\n".join(lines))

@@ -1,0 +1,398 @@
+"""Streaming WARC/ARC record reading that survives corrupt input.
+
+warcio parses records one at a time from a stream, so a 1 GB WARC never sits in memory.  What
+warcio does not do is carry on after damage: a corrupt gzip member or a garbage header ends its
+iterator.  ``iter_records`` restarts it: it scans forward from the failure for the next plausible
+record start (a gzip member header in ``.gz`` files, a ``WARC/`` line in plain files), resumes
+there, and reports the skipped byte range as one ``ReadError``.  A whole-file gzip (one member
+holding many records, which warcio refuses) is re-read through a streaming decompressor.
+
+No Beam import: this module is shared by the extract stage and the robots.txt reader.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import posixpath
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import BinaryIO, Callable, Iterator
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
+from warcio.exceptions import ArchiveLoadFailed
+
+log = logging.getLogger(__name__)
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+WARC_MAGIC = b"WARC/1."
+SCAN_CHUNK = 1 << 20
+
+# Errors that mean the source itself failed (network gone, file vanished); resyncing cannot help.
+SOURCE_ERRORS = (ConnectionError, TimeoutError, FileNotFoundError, PermissionError)
+
+
+@dataclass
+class RawRecord:
+    """One framed WARC record; ``body`` is set only when the caller asked for it."""
+
+    warc_file: str
+    offset: int
+    rec_type: str
+    record_id: str | None
+    target_uri: str | None
+    date: str | None
+    length: int | None                      # WARC Content-Length (block size)
+    truncated: str | None                   # WARC-Truncated reason, if any
+    identified_type: str | None             # WARC-Identified-Payload-Type
+    http_status: int | None = None
+    http_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None               # HTTP payload, transfer/content-encoding removed
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.http_headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def headers_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.http_headers if k.lower() == name]
+
+    def fetch_datetime(self) -> datetime | None:
+        return parse_warc_date(self.date)
+
+
+@dataclass
+class ReadError:
+    """A part of a file that could not be read as records (goes to the dead-letter output)."""
+
+    warc_file: str
+    offset: int
+    reason: str
+    detail: str
+    record_id: str | None = None
+    target_uri: str | None = None
+    skipped_bytes: int | None = None
+
+
+class RecordDecodeError(Exception):
+    """The HTTP body of one record could not be decoded (bad chunking / content-encoding)."""
+
+
+def parse_warc_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        try:  # ARC dates: 14 digits
+            parsed = datetime.strptime(text[:14], "%Y%m%d%H%M%S")
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def decode_body(raw: bytes, http_headers: list[tuple[str, str]]) -> bytes:
+    """Undo Transfer-Encoding: chunked and Content-Encoding (gzip/deflate/br) on an HTTP body."""
+    headers = {k.lower(): v for k, v in http_headers}
+    encoding = (headers.get("content-encoding") or "").strip().lower() or None
+    if encoding in ("identity", "none"):
+        encoding = None
+    if encoding and encoding not in BufferedReader.get_supported_decompressors():
+        raise RecordDecodeError(f"unsupported Content-Encoding {encoding!r}")
+    chunked = (headers.get("transfer-encoding") or "").strip().lower() == "chunked"
+    if not chunked and not encoding:
+        return raw
+    try:
+        if chunked:
+            reader = ChunkedDataReader(io.BytesIO(raw), raise_exceptions=True, decomp_type=encoding)
+        else:
+            reader = BufferedReader(io.BytesIO(raw), decomp_type=encoding)
+        return reader.read()
+    except Exception as exc:  # warcio raises ChunkedDataException, zlib.error, brotli errors
+        if encoding and not chunked and raw[:2] != b"\x1f\x8b" and encoding in ("gzip", "x-gzip"):
+            # Common Crawl stores most payloads already decoded but some crawlers keep the
+            # header: a "gzip" body that is not gzip is taken as-is rather than lost.
+            return raw
+        raise RecordDecodeError(f"cannot decode body ({'chunked ' if chunked else ''}{encoding or ''}): "
+                                f"{exc!s:.200}") from exc
+
+
+Opener = Callable[[int], BinaryIO]
+Wanted = Callable[[RawRecord], bool]
+
+
+def _want_nothing(_: RawRecord) -> bool:
+    return False
+
+
+def _select_all(_: int) -> bool:
+    return True
+
+
+def iter_records(open_at: Opener, warc_file: str, *, want_body: Wanted = _want_nothing,
+                 max_body_bytes: int = 5_000_000,
+                 select: Callable[[int], bool] = _select_all) -> Iterator[RawRecord | ReadError]:
+    """Yield every record of one WARC/ARC file, and a ReadError for each unreadable region.
+
+    ``open_at(pos)`` returns a binary stream positioned at byte ``pos`` of the file (it is called
+    again only after corruption).  ``want_body(record)`` decides, from the headers alone, whether
+    the HTTP body is read; bodies longer than ``max_body_bytes`` are not read (``body`` stays None
+    and the caller sees ``length``).  ``select(offset)`` keeps only some records and errors:
+    several readers of one file can split it between them (each still streams the whole file,
+    but reads bodies only of the records it keeps).
+    """
+    for item in _iter_all(open_at, warc_file, want_body, max_body_bytes, select):
+        if select(item.offset):
+            yield item
+
+
+def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes: int,
+              select: Callable[[int], bool]) -> Iterator[RawRecord | ReadError]:
+    pos = 0
+    pending: ReadError | None = None   # damage seen, reported once the next good record is found
+    yielded = 0
+    is_gzip: bool | None = None
+    arc_name: str | None = None
+    while True:
+        stream = open_at(pos)
+        if is_gzip is None:
+            head = _peek(stream, 4096)
+            is_gzip = head[:3] == GZIP_MAGIC
+            if _is_arc(head, is_gzip):
+                arc_name = posixpath.basename(warc_file)
+        iterator = ArchiveIterator(stream, arc2warc=True)
+        # Streams that can tell() report absolute positions, wrapped ones count from 0.
+        base = pos - iterator.offset
+        try:
+            for rec in iterator:
+                offset = base + iterator.offset
+                record = _frame(rec, warc_file, offset, want_body if select(offset) else _want_nothing,
+                                max_body_bytes, arc_name)
+                if pending is not None:
+                    pending.skipped_bytes = record.offset - pending.offset
+                    yield pending
+                    pending = None
+                yielded += 1
+                yield record
+            trailing = _trailing_bytes(iterator)
+            _close(stream)
+            if trailing:
+                # warcio ends quietly on a record cut short (a truncated download or gzip
+                # member); those bytes were a record we could not read, so report them.
+                tail = pending or ReadError(warc_file, base + iterator.offset, "truncated_record",
+                                            f"{trailing} bytes at the end of the file do not form a complete record")
+                tail.skipped_bytes = trailing if pending is None else None
+                yield tail
+            elif pending is not None:
+                yield pending
+            return
+        except SOURCE_ERRORS as exc:
+            _close(stream)
+            at = base + iterator.offset
+            yield pending or ReadError(warc_file, at, "source_error", f"{type(exc).__name__}: {exc!s:.300}")
+            return
+        except (ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError, IndexError, KeyError,
+                UnicodeDecodeError, AttributeError, TypeError) as exc:
+            # AttributeError/TypeError/IndexError come from warcio's parser on garbage headers.
+            _close(stream)
+            failed_at = base + iterator.offset
+            detail = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            if is_gzip and "non-chunked gzip" in str(exc):
+                yield from _read_whole_gzip(open_at, warc_file, pos, skip=yielded if pos == 0 else 0,
+                                            want_body=want_body, max_body_bytes=max_body_bytes, select=select)
+                return
+            if pending is None:
+                pending = ReadError(warc_file, failed_at, "malformed_record", detail)
+            # else: a false resync candidate inside the same damaged region; keep the first report
+            nxt = _scan(open_at, failed_at + 1, GZIP_MAGIC if is_gzip else WARC_MAGIC)
+            if nxt is None:
+                pending.skipped_bytes = None  # to end of file
+                pending.detail += " (no readable record after this point)"
+                yield pending
+                return
+            log.debug("%s: corrupt data at byte %d, resuming at byte %d", warc_file, failed_at, nxt)
+            pos = nxt
+
+
+def _trailing_bytes(iterator: ArchiveIterator) -> int:
+    """Raw bytes the iterator consumed past the end of the last complete record."""
+    try:
+        consumed = iterator.fh.tell()
+    except Exception:
+        return 0
+    reader = iterator.reader
+    leftover = reader.rem_length() if reader is not None else 0
+    extra = consumed - leftover - iterator.offset
+    return extra if extra > 4 else 0  # a few stray CR/LF after the last record are not a record
+
+
+def _is_arc(head: bytes, is_gzip: bool) -> bool:
+    if is_gzip:
+        try:
+            head = zlib.decompressobj(31).decompress(head, 64)
+        except zlib.error:
+            return False
+    return head.startswith(b"filedesc://")
+
+
+def _frame(rec, warc_file: str, offset: int, want_body: Wanted, max_body_bytes: int,
+           arc_name: str | None = None) -> RawRecord:
+    h = rec.rec_headers
+    if arc_name is not None:
+        # ARC has no record ids; warcio invents random ones when converting, which would make
+        # document ids differ run to run.  File name + offset is unique and stable.
+        h.replace_header("WARC-Record-ID", f"<urn:arc:{arc_name}:{offset}>")
+    length = h.get_header("Content-Length")
+    record = RawRecord(
+        warc_file=warc_file,
+        offset=offset,
+        rec_type=rec.rec_type or "unknown",
+        record_id=h.get_header("WARC-Record-ID"),
+        target_uri=h.get_header("WARC-Target-URI"),
+        date=h.get_header("WARC-Date"),
+        length=int(length) if length and length.strip().isdigit() else None,
+        truncated=h.get_header("WARC-Truncated"),
+        identified_type=h.get_header("WARC-Identified-Payload-Type"),
+    )
+    if rec.http_headers is not None and rec.rec_type in ("response", "revisit"):
+        status = rec.http_headers.get_statuscode()
+        record.http_status = int(status) if status and str(status).isdigit() else None
+        record.http_headers = [(k, v) for k, v in rec.http_headers.headers]
+    if want_body(record) and (record.length is None or record.length <= max_body_bytes):
+        raw = rec.raw_stream.read(max_body_bytes + 1)
+        if len(raw) > max_body_bytes:
+            record.length = max(record.length or 0, len(raw))
+        else:
+            try:
+                record.body = decode_body(raw, record.http_headers)
+            except RecordDecodeError as exc:
+                record.body = None
+                record.http_headers.append(("X-Pipeline-Decode-Error", str(exc)))
+    return record
+
+
+def _peek(stream: BinaryIO, n: int) -> bytes:
+    if hasattr(stream, "peek"):
+        return stream.peek(n)[:n]
+    raise TypeError("open_at must return a buffered stream (with peek)")
+
+
+def _close(stream) -> None:
+    try:
+        stream.close()
+    except Exception:  # closing a broken stream must not hide the real error
+        pass
+
+
+def _scan(open_at: Opener, start: int, magic: bytes) -> int | None:
+    """Absolute position of the next record start at or after ``start``, or None at end of file.
+
+    In gzip files a record starts with a gzip member header; in plain files with a ``WARC/1.``
+    line, so there the pattern includes the preceding newline.
+    """
+    pattern, shift = (b"\n" + magic, 1) if magic == WARC_MAGIC else (magic, 0)
+    stream = open_at(start)
+    try:
+        base, carry = start, b""   # base: file position of data[len(carry)]
+        while True:
+            chunk = stream.read(SCAN_CHUNK)
+            if not chunk:
+                return None
+            data = carry + chunk
+            idx = data.find(pattern)
+            if idx >= 0:
+                return base - len(carry) + idx + shift
+            carry = data[-(len(pattern) - 1):]
+            base += len(chunk)
+    finally:
+        _close(stream)
+
+
+def _read_whole_gzip(open_at: Opener, warc_file: str, pos: int, *, skip: int, want_body: Wanted,
+                     max_body_bytes: int, select: Callable[[int], bool]) -> Iterator[RawRecord | ReadError]:
+    """Records of a file gzipped as one stream; offsets are positions in the decompressed data."""
+    import gzip
+
+    stream = open_at(pos)
+    try:
+        with gzip.GzipFile(fileobj=stream) as plain:
+            buffered = io.BufferedReader(plain)  # type: ignore[arg-type]
+            iterator = ArchiveIterator(buffered, arc2warc=True)
+            index = 0
+            try:
+                for rec in iterator:
+                    offset = iterator.offset
+                    record = _frame(rec, warc_file, offset, want_body if select(offset) else _want_nothing,
+                                    max_body_bytes)
+                    index += 1
+                    if index <= skip:
+                        continue  # already yielded by the member-by-member pass
+                    yield record
+            except Exception as exc:  # damaged inside the single stream: nothing after it is reachable
+                yield ReadError(warc_file, iterator.offset, "malformed_record",
+                                f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+                                "(whole-file gzip; offsets are in decompressed bytes)")
+    finally:
+        _close(stream)
+
+
+def local_opener(path: str) -> Opener:
+    def open_at(pos: int) -> BinaryIO:
+        fh = open(path, "rb")
+        fh.seek(pos)
+        return fh
+    return open_at
+
+
+def stream_opener(open_stream: Callable[[], BinaryIO]) -> Opener:
+    """Opener over a sequential source: seek when it can, else read and discard ``pos`` bytes."""
+    def open_at(pos: int) -> BinaryIO:
+        raw = open_stream()
+        if pos:
+            seekable = False
+            try:
+                seekable = raw.seekable()
+            except Exception:
+                seekable = False
+            if seekable:
+                raw.seek(pos)
+            else:
+                remaining = pos
+                while remaining:
+                    got = raw.read(min(remaining, SCAN_CHUNK))
+                    if not got:
+                        break
+                    remaining -= len(got)
+        if not hasattr(raw, "peek"):
+            raw = io.BufferedReader(_RawAdapter(raw), buffer_size=1 << 16)
+        return raw
+    return open_at
+
+
+class _RawAdapter(io.RawIOBase):
+    """Lets io.BufferedReader wrap any object with read(n)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self._inner.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()

@@ -1,0 +1,35 @@
+"""Shared test fixtures.
+
+The real reference data lives beside the checkout in ``../shared/data`` (never copied into
+the repo).  ``CORPUS_SHARED_DATA`` overrides the location; tests that need it skip with a
+message saying where they looked.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("CORPUS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = shared_data_dir()
+    if not root.is_dir():
+        pytest.skip(f"shared test data not found at {root} (set CORPUS_SHARED_DATA to its path)")
+    return root
+
+
+def require_shared(relpath: str) -> Path:
+    """Path of one shared file, or skip the calling test with a clear message."""
+    path = shared_data_dir() / relpath
+    if not path.exists():
+        pytest.skip(f"shared test file {relpath} not found under {shared_data_dir()} "
+                    "(set CORPUS_SHARED_DATA to the shared/data folder)")
+    return path

@@ -1,0 +1,81 @@
+"""Charset decoding: header, then <meta>, then detection; never mojibake."""
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from pipelines.charset import UndecodableError, decode_html, normalise_label
+
+GERMAN = "Größenwahn: Bücher über Äpfel kosten 5 € — naïve Café-Kultur. " * 20
+POLISH = "Zażółć gęślą jaźń. Łódź i Gdańsk są pięknymi miastami, mówią mieszkańcy. " * 20
+JAPANESE = "日本語のテキストです。東京は大きな都市で、多くの人が住んでいます。" * 20
+
+
+def page(body: str, head: str = "") -> str:
+    return f"<html><head>{head}<title>t</title></head><body><p>{body}</p></body></html>"
+
+
+def test_meta_charset_windows_1252():
+    raw = page(GERMAN, '<meta charset="windows-1252">').encode("cp1252")
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    text, codec, source = decode_html(raw, "text/html")
+    assert "Größenwahn" in text and "5 €" in text
+    assert (codec, source) == ("cp1252", "meta")
+
+
+def test_http_header_wins_over_meta():
+    raw = page(POLISH, '<meta charset="utf-8">').encode("iso-8859-2")
+    text, codec, source = decode_html(raw, "text/html; charset=ISO-8859-2")
+    assert "Zażółć gęślą jaźń" in text
+    assert source == "header" and codec == "iso8859-2"
+
+
+def test_http_equiv_shift_jis():
+    head = '<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">'
+    raw = page(JAPANESE, head).encode("shift_jis")
+    text, codec, source = decode_html(raw, "text/html")
+    assert "東京は大きな都市" in text
+    assert source == "meta" and codec == "shift_jis"
+
+
+def test_latin1_declared_over_utf8_bytes_is_not_turned_into_mojibake():
+    raw = page(GERMAN).encode("utf-8")
+    text, codec, source = decode_html(raw, "text/html; charset=iso-8859-1")
+    assert "Größenwahn" in text and "Ã" not in text
+    assert (codec, source) == ("utf-8", "utf8-valid")
+
+
+def test_wrong_multibyte_declaration_falls_through_to_something_that_decodes():
+    raw = page(POLISH).encode("utf-8")
+    text, _, _ = decode_html(raw, "text/html; charset=shift_jis")
+    assert "Zażółć gęślą jaźń" in text
+
+
+def test_undeclared_legacy_page_is_detected():
+    raw = page(POLISH).encode("cp1250")
+    text, codec, source = decode_html(raw, "text/html")
+    assert source == "detected"
+    assert "gęślą" in text, codec
+
+
+def test_utf8_bom():
+    raw = b"\xef\xbb\xbf" + page(GERMAN).encode("utf-8")
+    text, codec, source = decode_html(raw)
+    assert source == "bom" and text.startswith("<html>")
+
+
+def test_random_bytes_are_refused_not_guessed():
+    rng = random.Random(7)
+    raw = bytes(rng.randrange(128, 256) for _ in range(3000))
+    with pytest.raises(UndecodableError):
+        decode_html(raw, None, min_confidence=0.9)
+
+
+@pytest.mark.parametrize("label,codec", [("ISO-8859-1", "cp1252"), ("latin1", "cp1252"),
+                                         ("x-sjis", "shift_jis"), ("UTF8", "utf-8"),
+                                         ("gb2312", "gb18030"), ("no-such-charset", None)])
+def test_labels_follow_browser_aliases(label, codec):
+    assert normalise_label(label) == codec

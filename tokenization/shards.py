@@ -1,0 +1,131 @@
+"""How documents become shards (pure functions the pipeline uses) and how a trainer opens them.
+
+Every document gets ``h = sha256(f"{seed}\\0{doc_id}")``.  Disjoint slices of ``h`` decide, with no
+global state:
+
+* the split: bytes 8..16 as a fraction of 2**64 below ``val_fraction`` -> ``val``, else ``train``
+  (a document, and every exact copy of it, lands in exactly one split);
+* the shard bucket: bytes 16..24 modulo the split's bucket count;
+* the order inside a shard: ``h`` itself (ties: doc id, then the tokens).
+
+Reading the buckets in order, each sorted by ``h``, is the global shuffle.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from tokenization.indexed import IndexedDataset, IndexedDatasetError
+from tokenization.manifest import ManifestError, load_manifest, sha256_file
+
+__all__ = ["doc_hash", "split_of", "bucket_of", "buckets_for", "shard_name", "load_manifest",
+           "open_split", "load_tokenizer", "verify_shards", "ShardVerificationError", "split_documents"]
+
+_TWO64 = 1 << 64
+
+
+class ShardVerificationError(IndexedDatasetError):
+    """A shard's bytes do not match the manifest; the message names the shard file."""
+
+
+def doc_hash(seed: int, doc_id: str) -> bytes:
+    return hashlib.sha256(f"{seed}\x00{doc_id}".encode("utf-8")).digest()
+
+
+def split_of(h: bytes, val_fraction: float) -> str:
+    return "val" if int.from_bytes(h[8:16], "big") < val_fraction * _TWO64 else "train"
+
+
+def bucket_of(h: bytes, buckets: int) -> int:
+    return int.from_bytes(h[16:24], "big") % buckets
+
+
+def buckets_for(tokens: int, shard_tokens: int) -> int:
+    """Bucket count so that the average shard holds at most ``shard_tokens`` tokens."""
+    return max(1, math.ceil(tokens / shard_tokens))
+
+
+def shard_name(split: str, index: int) -> str:
+    return f"{split}-{index:05d}"
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+def _shards_of(manifest: dict, split: str) -> list[dict]:
+    known = sorted({s["split"] for s in manifest["shards"]} | {"train", "val"})
+    if split not in known:
+        raise ValueError(f"unknown split {split!r}; expected one of {known}")
+    return [s for s in manifest["shards"] if s["split"] == split]
+
+
+def _verify_one(shards_dir: str, shard: dict) -> None:
+    prefix = os.path.join(shards_dir, shard["file"])
+    for ext, key in ((".bin", "sha256_bin"), (".idx", "sha256_idx")):
+        path = prefix + ext
+        if not os.path.isfile(path):
+            raise ShardVerificationError(f"shard file missing: {path}")
+        got = sha256_file(path)
+        if got != shard[key]:
+            raise ShardVerificationError(f"shard {path} is corrupt or was replaced: sha256 {got[:16]}... "
+                                         f"but the manifest records {shard[key][:16]}...")
+
+
+def open_split(shards_dir: str | os.PathLike, split: str, verify: bool = True) -> list[IndexedDataset]:
+    """Memory-mapped datasets of one split, in manifest order (the shuffled order)."""
+    shards_dir = os.fspath(shards_dir)
+    manifest = load_manifest(shards_dir)
+    out = []
+    for shard in _shards_of(manifest, split):
+        if verify:
+            _verify_one(shards_dir, shard)
+        ds = IndexedDataset(os.path.join(shards_dir, shard["file"]))
+        if len(ds) != shard["documents"] or ds.total_tokens != shard["tokens"]:
+            raise ShardVerificationError(
+                f"shard {ds.path_prefix}: {len(ds)} documents / {ds.total_tokens} tokens, manifest says "
+                f"{shard['documents']} / {shard['tokens']}")
+        if np.dtype(ds.dtype).name != manifest.get("format", {}).get("dtype", np.dtype(ds.dtype).name):
+            raise ShardVerificationError(f"shard {ds.path_prefix}: dtype {ds.dtype} differs from the manifest")
+        out.append(ds)
+    return out
+
+
+def split_documents(datasets: list[IndexedDataset]):
+    """Iterate the documents of a split in order."""
+    for ds in datasets:
+        for i in range(len(ds)):
+            yield ds[i]
+
+
+def load_tokenizer(shards_dir: str | os.PathLike):
+    """The tokenizer the shards were made with, checked against the manifest's hash."""
+    from tokenization.tokenizer import EOT_TOKEN, load_tokenizer_file
+
+    shards_dir = os.fspath(shards_dir)
+    manifest = load_manifest(shards_dir)
+    info = manifest["tokenizer"]
+    path = os.path.join(shards_dir, info["file"])
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"tokenizer file missing: {path}")
+    if sha256_file(path) != info["sha256"]:
+        raise ManifestError(f"{path} does not match the sha256 in the manifest")
+    tok = load_tokenizer_file(path)
+    if tok.token_to_id(EOT_TOKEN) != info["eot_id"]:
+        raise ManifestError(f"{path}: {EOT_TOKEN} id differs from the manifest")
+    return tok
+
+
+def verify_shards(shards_dir: str | os.PathLike) -> dict[str, Any]:
+    """Check every shard and the tokenizer; returns counts, raises on the first problem."""
+    shards_dir = os.fspath(shards_dir)
+    manifest = load_manifest(shards_dir)
+    load_tokenizer(shards_dir)
+    counts = {}
+    for split in ("train", "val"):
+        datasets = open_split(shards_dir, split, verify=True)
+        counts[split] = {"shards": len(datasets), "documents": sum(len(d) for d in datasets),
+                         "tokens": sum(d.total_tokens for d in datasets)}
+    return {"manifest": manifest, "splits": counts}
