@@ -9,13 +9,25 @@ STAMP := $(VENV)/.installed
 OUT ?= out
 SAMPLE_WARC := samples/sample.warc.gz
 PYTEST_ARGS ?=
+# For the real-data targets: where documents come from and which trainer config to use.
+DOCS ?= $(OUT)/refined
+VOCAB ?= 32000
+CONFIG ?= tiny
+PROMPT ?= The
+ARGS ?=
 
-.PHONY: help venv run test bench sample-warc clean-out clean
+.PHONY: help venv run test bench bench-all sample-warc assets tokenizer shards train sample \
+        clean-out clean
 
 help:
 	@echo "make run     - the whole pipeline on the bundled sample ($(SAMPLE_WARC)) into $(OUT)/"
 	@echo "make test    - the test suite (uses ../shared/data when present)"
-	@echo "make bench   - benchmarks (figures printed; see BENCHMARKS.md)"
+	@echo "make bench   - extract benchmark (pages/CPU-s, 1 vs 2 workers); make bench-all for every benchmark"
+	@echo "make tokenizer DOCS=dir VOCAB=32000 - train a byte-level BPE on Parquet documents -> $(OUT)/tokenizer.json"
+	@echo "make shards DOCS=dir  - tokenize Parquet documents with $(OUT)/tokenizer.json -> $(OUT)/shards"
+	@echo "make train CONFIG=tiny|gpt2-124m ARGS='key=value ...' - train on $(OUT)/shards -> $(OUT)/run"
+	@echo "make sample PROMPT='...' - generate text from $(OUT)/run"
+	@echo "make assets  - download the LDNOOBW word lists for the toxicity filter (needs network)"
 	@echo "make venv    - create/update $(VENV) from requirements.lock"
 	@echo "make sample-warc - regenerate $(SAMPLE_WARC) from samples/make_sample.py"
 	@echo "make clean   - remove $(OUT)/ and $(VENV)/"
@@ -34,6 +46,29 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_extract.py
+
+bench-all: bench
+	$(PY) bench/bench_tokenize.py
+	$(PY) bench/bench_minhash.py
+	$(PY) bench/bench_dedup.py speed
+	$(PY) bench/bench_pii.py
+	$(PY) bench/bench_refine.py
+	$(PY) bench/bench_trainer.py
+
+assets: $(STAMP)
+	bash scripts/assets.sh "$(PY)" assets/badwords
+
+tokenizer: $(STAMP)
+	$(PY) -m tokenization train-tokenizer --input $(DOCS) --vocab-size $(VOCAB) --out $(OUT)/tokenizer.json
+
+shards: $(STAMP)
+	$(PY) -m pipelines tokenize --input $(DOCS) --tokenizer $(OUT)/tokenizer.json --output $(OUT)/shards --overwrite
+
+train: $(STAMP)
+	$(PY) -m trainer train --data $(OUT)/shards --config configs/train/$(CONFIG).yaml --out $(OUT)/run $(ARGS)
+
+sample: $(STAMP)
+	$(PY) -m trainer sample --ckpt $(OUT)/run --prompt "$(PROMPT)" --max-new-tokens 100 --seed 1
 
 sample-warc: $(STAMP)
 	$(PY) samples/make_sample.py --out $(SAMPLE_WARC)

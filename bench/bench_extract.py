@@ -72,10 +72,13 @@ def helper_overhead(pages: list[tuple[bytes, str]], n: int = 150) -> dict:
     return out
 
 
-def pipeline_run(warc: Path, workers: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pipelines", "extract", "--input", str(warc), "--output", tmp,
-               "--overwrite", f"--direct_num_workers={workers}"]
+def pipeline_run(warc: Path, workers: int, signals: bool = True) -> dict:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.NamedTemporaryFile("w", suffix=".yaml") as cfg:
+        cfg.write(f"extract:\n  compute_signals: {'true' if signals else 'false'}\n")
+        cfg.flush()
+        out = Path(tmp) / "out"
+        cmd = [sys.executable, "-m", "pipelines", "extract", "--input", str(warc), "--output", str(out),
+               "--config", cfg.name, f"--direct_num_workers={workers}"]
         t0 = time.perf_counter()
         proc = psutil.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu: dict[int, float] = {}
@@ -97,11 +100,11 @@ def pipeline_run(warc: Path, workers: int) -> dict:
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(f"pipeline failed with exit {proc.returncode}: {' '.join(cmd)}")
-        summary = json.loads((Path(tmp) / "summary.json").read_text())
+        summary = json.loads((out / "summary.json").read_text())
     pages = summary["kept"] + sum(n for r, n in summary["dropped_by_reason"].items()
                                   if r in ("too_short", "empty_extraction")) + summary["dead_lettered"]
     total_cpu = sum(cpu.values())
-    return {"workers": workers, "pages": pages, "kept": summary["kept"], "wall_s": wall, "cpu_s": total_cpu,
+    return {"workers": workers, "signals": signals, "pages": pages, "kept": summary["kept"], "wall_s": wall, "cpu_s": total_cpu,
             "pages_per_cpu_s": pages / total_cpu, "pages_per_wall_s": pages / wall,
             "processes": len(cpu), "peak_rss_mb_max_process": max(rss.values()) / 2**20,
             "peak_rss_mb_sum": sum(rss.values()) / 2**20}
@@ -122,16 +125,19 @@ def main() -> None:
     print(f"time-limit helper process: {over['inline_ms_per_doc']:.2f} ms/doc inline vs "
           f"{over['helper_process_ms_per_doc']:.2f} ms/doc in helper -> overhead {over['overhead_ms_per_doc']:+.2f} ms/doc")
     runs = []
-    for workers in [int(w) for w in args.workers.split(",")]:
-        r = pipeline_run(args.warc, workers)
+    plan = [(1, False)] + [(int(w), True) for w in args.workers.split(",")]
+    for workers, signals in plan:
+        r = pipeline_run(args.warc, workers, signals)
         runs.append(r)
-        print(f"pipeline, {workers} worker(s): {r['pages']} pages, wall {r['wall_s']:.1f}s "
+        what = "extraction + all filter signals" if signals else "extraction only (compute_signals: false)"
+        print(f"pipeline, {workers} worker(s), {what}: {r['pages']} pages, wall {r['wall_s']:.1f}s "
               f"({r['pages_per_wall_s']:.1f} pages/s), {r['cpu_s']:.1f} CPU-s over {r['processes']} processes "
               f"-> {r['pages_per_cpu_s']:.1f} pages/CPU-s = {r['pages_per_cpu_s'] / base['pages_per_cpu_s']:.2f}x bare loop; "
               f"peak RSS {r['peak_rss_mb_max_process']:.0f} MB/process, {r['peak_rss_mb_sum']:.0f} MB total")
-    if len(runs) >= 2:
-        print(f"wall-time speed-up {runs[-1]['workers']} vs {runs[0]['workers']} workers: "
-              f"{runs[0]['wall_s'] / runs[-1]['wall_s']:.2f}x")
+    with_signals = [r for r in runs if r["signals"]]
+    if len(with_signals) >= 2:
+        print(f"wall-time speed-up {with_signals[-1]['workers']} vs {with_signals[0]['workers']} workers: "
+              f"{with_signals[0]['wall_s'] / with_signals[-1]['wall_s']:.2f}x")
     print(json.dumps({"bare_loop": base, "helper_overhead": over, "pipeline": runs}, indent=1))
 
 

@@ -2,12 +2,17 @@
 
 Two documents should count as "the same line" or "the same text" when they differ only in case,
 numbers, punctuation, whitespace or Unicode compatibility forms (full-width letters, ligatures).
-``normalize_line`` therefore applies, in order: NFKC, lower-casing, every run of digits -> "0",
-every punctuation/symbol character -> a space, whitespace collapsed to single spaces.  Because the
-normalised text is words joined by single spaces, a word n-gram is exactly a substring of it; that
-lets ``shingle_hashes`` hash every n-gram of a document with a few NumPy passes (a polynomial
-substring hash from prefix sums) instead of one Python hash call per shingle, which is what makes
-MinHash signatures cheap enough for a full snapshot.
+Normalisation therefore applies, in order: NFKC, lower-casing, every run of decimal digits (any
+script) -> "0", every character that is not a letter, mark or number (punctuation, symbols,
+controls) -> a space, whitespace collapsed to single spaces.  It works on UTF-8 bytes: ASCII via
+``bytes.translate``, the few non-ASCII characters via a code-point class table, so a 1,000-word
+document normalises in about 0.1 ms (``regex`` substitutions took 2-3x longer).
+
+Because the normalised text is words joined by single spaces, a word n-gram is exactly a
+substring of it; ``shingle_hashes`` hashes every n-gram of a document with a few NumPy passes (a
+polynomial substring hash from prefix sums, then the MurmurHash3 finaliser) instead of one
+Python hash call per shingle, which is what makes MinHash signatures cheap enough for a full
+snapshot.
 
 All hashes are stable across processes, machines and Python versions (no ``hash()``): blake2b for
 line hashes, fixed 64-bit constants for shingles.

@@ -82,14 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _BeamNoise(logging.Filter):
+    """Drops Beam's start-up warnings that say nothing to a user of a local or Dataflow run."""
+
+    NOISE = ("apitools not found", "No semi_persistent_directory found", "Discarding unparseable args")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(n in message for n in self.NOISE)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.addFilter(_BeamNoise())
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if not getattr(args, "stage", None):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
     if not args.verbose:
         # Beam warns about optional GCP clients on every start; it is noise for local runs.
         logging.getLogger().setLevel(logging.ERROR)

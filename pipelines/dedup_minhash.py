@@ -68,13 +68,30 @@ def _bucket_star(element):
             yield m, node
 
 
+def _tagged(tag):
+    return lambda kv: (kv[0], (tag, kv[1]))
+
+
+def _feature_of(values):
+    for tag, value in values:
+        if tag == "feature":
+            return value
+    return None
+
+
 def _attach_first(element):
-    a, groups = element
-    feature, _ = first_two(groups["feature"])
+    """(a, [("feature", fa), ("edge", b), ...]) -> (b, (a, fa)) for every edge.
+
+    A GroupByKey over tagged values read in two passes instead of CoGroupByKey, which collects
+    each key's values into lists: a star centre can have one edge per member of a huge bucket.
+    """
+    a, values = element
+    feature = _feature_of(values)
     if feature is None:
         return
-    for b in groups["edge"]:
-        yield b, (a, feature)
+    for tag, b in values:
+        if tag == "edge":
+            yield b, (a, feature)
 
 
 class _VerifyPairs(beam.DoFn):
@@ -88,11 +105,14 @@ class _VerifyPairs(beam.DoFn):
         return jaccard(np.frombuffer(fa, dtype="<u8"), np.frombuffer(fb, dtype="<u8"))
 
     def process(self, element):
-        b, groups = element
-        fb, _ = first_two(groups["feature"])
+        b, values = element
+        fb = _feature_of(values)
         if fb is None:
             return
-        for a, fa in groups["pending"]:
+        for tag, pair in values:
+            if tag != "pending":
+                continue
+            a, fa = pair
             if self.similarity(fa, fb) >= self.threshold:
                 yield a, b
             else:
@@ -165,11 +185,14 @@ class DedupMinHash(beam.PTransform):
         stats = [sig.stats, candidates | "CountCandidates" >> beam.Map(_count("minhash_candidate_pairs"))]
         edges = candidates
         if cfg["verify"] != "none":
-            pending = ({"feature": sig.features, "edge": candidates}
-                       | "JoinFirst" >> beam.CoGroupByKey()
+            features = sig.features | "TagFeature" >> beam.Map(_tagged("feature"))
+            pending = ((features, candidates | "TagEdge" >> beam.Map(_tagged("edge")))
+                       | "FlattenFirst" >> beam.Flatten()
+                       | "JoinFirst" >> beam.GroupByKey()
                        | "AttachFirst" >> beam.FlatMap(_attach_first))
-            verified = ({"feature": sig.features, "pending": pending}
-                        | "JoinSecond" >> beam.CoGroupByKey()
+            verified = ((features, pending | "TagPending" >> beam.Map(_tagged("pending")))
+                        | "FlattenSecond" >> beam.Flatten()
+                        | "JoinSecond" >> beam.GroupByKey()
                         | "Verify" >> beam.ParDo(_VerifyPairs(cfg["verify"], float(cfg["verify_threshold"])))
                         .with_outputs("stats", main="edges"))
             edges = verified.edges

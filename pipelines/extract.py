@@ -277,8 +277,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def source_settings(cfg: Mapping[str, Any]) -> dict:
-    """The ``sources`` config section as SourceSettings fields (the sampling seed is not one)."""
-    return {k: v for k, v in cfg["sources"].items() if k != "sample_seed"}
+    """The ``sources`` config section (its keys are SourceSettings fields)."""
+    return dict(cfg["sources"])
 
 
 def resolve_inputs(args, cfg) -> tuple[list[str], dict]:
@@ -299,24 +299,10 @@ def resolve_inputs(args, cfg) -> tuple[list[str], dict]:
     return paths, {"input": args.input}
 
 
-def prepare_output(output: str, overwrite: bool) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    existing = []
-    for pattern in STAGE_OUTPUTS:
-        for match in FileSystems.match([outputs.join(output, pattern)])[0].metadata_list:
-            existing.append(match.path)
-    if existing and not overwrite:
-        raise CliError(f"--output {output} already holds results of an earlier run "
-                       f"({len(existing)} files); pass --overwrite or choose another directory")
-    if existing:
-        FileSystems.delete(existing)
-
-
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     cfg = load_config(args.config)
     paths, meta = resolve_inputs(args, cfg)
-    prepare_output(args.output, args.overwrite)
+    outputs.prepare_output(args.output, STAGE_OUTPUTS, args.overwrite)
     options = make_options(beam_args)
     local = is_local(options)
     workers = options.view_as(DirectOptions).direct_num_workers if local else None

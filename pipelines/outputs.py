@@ -68,3 +68,18 @@ def read_json(path: str) -> Any:
 
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         return json.loads(fh.read().decode("utf-8"))
+
+
+def prepare_output(output: str, patterns: Sequence[str], overwrite: bool) -> None:
+    """Refuse to mix runs: files of an earlier run in ``output`` need ``--overwrite``, then go."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipelines.cli import CliError
+
+    existing = [m.path for pattern in patterns
+                for m in FileSystems.match([join(output, pattern)])[0].metadata_list]
+    if existing and not overwrite:
+        raise CliError(f"--output {output} already holds results of an earlier run "
+                       f"({len(existing)} files); pass --overwrite or choose another directory")
+    if existing:
+        FileSystems.delete(existing)

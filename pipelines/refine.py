@@ -550,6 +550,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robots", default=None,
                         help="robots.txt captures (Common Crawl robotstxt WARC files: path, glob or "
                              "comma list) for the retroactive host opt-out")
+    parser.add_argument("--snapshot", default=None,
+                        help="instead of --robots: read the robots.txt captures Common Crawl published for "
+                             "this snapshot (CC-MAIN-YYYY-WW or latest; crawl-data/<ID>/robotstxt.paths.gz)")
+    parser.add_argument("--source", choices=("s3", "https"), default="https",
+                        help="with --snapshot: read the captures from S3 or HTTPS (default https)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace outputs of an earlier run in --output (else refuse)")
 
@@ -577,20 +582,6 @@ def resolve_inputs(spec: str) -> list[str]:
     return sorted(set(paths))
 
 
-def prepare_output(output: str, overwrite: bool) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    existing = []
-    for pattern in STAGE_OUTPUTS:
-        for match in FileSystems.match([outputs.join(output, pattern)])[0].metadata_list:
-            existing.append(match.path)
-    if existing and not overwrite:
-        raise CliError(f"--output {output} already holds results of an earlier run "
-                       f"({len(existing)} files); pass --overwrite or choose another directory")
-    if existing:
-        FileSystems.delete(existing)
-
-
 def validate(cfg: Mapping[str, Any]) -> None:
     """Fail before the pipeline starts on config values the workers would trip over."""
     from filters.decisions import Decider
@@ -610,19 +601,22 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     validate(cfg)
     paths = resolve_inputs(args.input)
     robots_paths = None
-    if args.robots:
+    if args.robots and args.snapshot:
+        raise CliError("give --robots PATH_OR_GLOB or --snapshot ID, not both")
+    if args.robots or args.snapshot:
         from pipelines.consent import robots_files
         from pipelines.sources import SourceSettings
 
-        settings = SourceSettings.from_dict({k: v for k, v in cfg["sources"].items() if k != "sample_seed"})
-        robots_paths = robots_files(settings, robots=args.robots)
+        settings = SourceSettings.from_dict(cfg["sources"])
+        robots_paths = robots_files(settings, robots=args.robots, snapshot=args.snapshot, source=args.source,
+                                    seed=cfg["sources"]["sample_seed"])
         if not robots_paths:
-            raise FileNotFoundError(f"--robots {args.robots}: no files match")
-    prepare_output(args.output, args.overwrite)
+            raise FileNotFoundError(f"--robots {args.robots or args.snapshot}: no robots.txt capture files found")
+    outputs.prepare_output(args.output, STAGE_OUTPUTS, args.overwrite)
     from filters.signals import signals_version
 
     meta = {"stage": "refine", "input": args.input, "input_files": len(paths),
-            "robots": args.robots, "config_sha256": config_hash(cfg), "signals_version": signals_version(cfg)}
+            "robots": args.robots or args.snapshot, "config_sha256": config_hash(cfg), "signals_version": signals_version(cfg)}
     options = make_options(beam_args)
     where = "locally" if is_local(options) else "on the configured runner"
     log.info("refine: %d input file(s) -> %s, running %s", len(paths), args.output, where)

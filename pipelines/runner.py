@@ -46,7 +46,8 @@ def make_options(beam_args: Sequence[str], *, workers: int | None = None) -> Pip
         if not _has_flag(args, "--default_sdk_harness_log_level"):
             extra.append("--default_sdk_harness_log_level=WARNING")
         if not _has_flag(args, "--sdk_harness_log_level_overrides"):
-            extra.append('--sdk_harness_log_level_overrides={"pipelines": "INFO", "warcio": "ERROR"}')
+            extra.append('--sdk_harness_log_level_overrides={"pipelines": "INFO", "warcio": "ERROR", '
+                         '"__main__": "ERROR", "apache_beam.options.pipeline_options": "ERROR"}')
         if extra:
             mode, num = direct.direct_running_mode, direct.direct_num_workers
             options = PipelineOptions(args + extra)

@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import apache_beam as beam
-import pytest
 
 from pipelines.connected_components import ConnectedComponents
 from pipelines.runner import new_pipeline

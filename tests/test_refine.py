@@ -152,3 +152,28 @@ def test_input_without_text_column_is_rejected_not_crashed(tmp_path):
     path.write_bytes(b"not parquet")
     out = list(read_parquet_rows(str(path)))
     assert out[0][0] == "rejected" and out[0][1]["reason"] == "unreadable_file"
+
+
+def test_robots_opt_out_through_the_refine_cli(tmp_path):
+    """refine --robots joins real robots.txt captures by host and removes opted-out pages."""
+    captures = require_shared("robots/robotstxt.warc.gz")
+    truth = json.loads(require_shared("robots/robotstxt-truth.json").read_text())
+    hosts = truth["hosts"]
+    chosen = [(u, v) for u, v in sorted(truth["urls"].items())
+              if " " not in u and hosts.get(u.split("/")[2]) not in (None, "server-error")][:24]
+    assert any(v["opted_out"] for _, v in chosen) and not all(v["opted_out"] for _, v in chosen)
+    texts = wikitext_docs(len(chosen))
+    inp = write_input(tmp_path / "in", [{"url": u, "text": t} for (u, _), t in zip(chosen, texts)])
+    config = tmp_path / "robots.yaml"
+    config.write_text(json.dumps({"consent": {"agents": truth["agents"]}}))
+    out = tmp_path / "out"
+    assert cli.main(["refine", "--input", str(inp), "--output", str(out), "--robots", str(captures),
+                     "--config", str(config), "--direct_running_mode=in_memory"]) == 0
+    removed = {r["url"] for r in read_dir(out, "removed") if r["removed_by"] == "consent"}
+    kept = {r["url"] for r in read_dir(out)}
+    for url, verdict in chosen:
+        if verdict["opted_out"]:
+            assert url in removed, url
+        else:
+            assert url not in removed, url
+    assert kept and kept.isdisjoint(removed)

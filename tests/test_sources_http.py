@@ -219,16 +219,37 @@ def test_beam_listing_branch_matches_local_listing(tree):
                                                                           SourceSettings())
 
 
-def test_gs_without_beam_gcp_gives_clear_error():
-    try:
-        import google.cloud.storage  # noqa: F401
-    except ImportError:
-        with pytest.raises(OSError, match="apache-beam\\[gcp\\]"):
-            open_binary("gs://bucket/x.warc.gz", SourceSettings())
-        with pytest.raises(InputError, match="gs://"):
-            expand_inputs("gs://bucket/x/*.warc.gz", SourceSettings())
-    else:  # pragma: no cover
-        pytest.skip("google-cloud-storage is installed; gs:// would try real credentials")
+def test_gs_is_opened_through_beam_without_decompression(monkeypatch):
+    import io
+
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    seen = {}
+
+    def fake_open(path, compression_type=None, **_):
+        seen.update(path=path, compression=compression_type)
+        return io.BytesIO(b"\x1f\x8b raw gzip member bytes")
+
+    monkeypatch.setattr(FileSystems, "open", staticmethod(fake_open))
+    handle = open_binary("gs://bucket/crawl/x.warc.gz", SourceSettings())
+    assert handle.read() == b"\x1f\x8b raw gzip member bytes"
+    assert seen == {"path": "gs://bucket/crawl/x.warc.gz", "compression": CompressionTypes.UNCOMPRESSED}
+    assert (handle.retries, handle.resumes) == (0, 0)
+
+
+def test_gs_without_a_filesystem_plugin_gives_clear_error(monkeypatch):
+    from apache_beam.io.filesystems import FileSystems
+
+    def no_plugin(*_, **__):  # what Beam raises when apache-beam[gcp] is not installed
+        raise ValueError("Unable to get filesystem from specified path, please use the correct path")
+
+    monkeypatch.setattr(FileSystems, "open", staticmethod(no_plugin))
+    monkeypatch.setattr(FileSystems, "match", staticmethod(no_plugin))
+    with pytest.raises(OSError, match="apache-beam\\[gcp\\]"):
+        open_binary("gs://bucket/x.warc.gz", SourceSettings())
+    with pytest.raises(InputError, match="gs://"):
+        expand_inputs("gs://bucket/x/*.warc.gz", SourceSettings())
 
 
 def test_importing_sources_does_not_import_beam():

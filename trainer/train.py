@@ -263,6 +263,11 @@ def _train(cfg, out_dir, train_arrays, val_arrays, tokenizer, resume, stop_after
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype != torch.float32 \
         else contextlib.nullcontext
 
+    # ---- data ---------------------------------------------------------------------------------
+    train_data = RandomWindows(train_arrays, cfg.block_size, cfg.seed)
+    val_windows = eval_windows(val_arrays, cfg.block_size, cfg.eval_windows) if val_arrays else []
+    my_val = val_windows[ddp.rank::ddp.world]
+
     # ---- model, optimiser, state --------------------------------------------------------------
     state = checkpoint.load(out_dir) if resume else None
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -282,6 +287,7 @@ def _train(cfg, out_dir, train_arrays, val_arrays, tokenizer, resume, stop_after
         optimizer.load_state_dict(state["optimizer"])
         start_step = int(state["step"])
         checkpoint.set_rng_state(state["rng"])
+        del state["model"], state["optimizer"]  # do not hold a host copy for the whole run
         log(f"resumed from {out_dir / checkpoint.CKPT_NAME} at step {start_step}")
     raw_model = model
     if cfg.compile:
@@ -298,11 +304,6 @@ def _train(cfg, out_dir, train_arrays, val_arrays, tokenizer, resume, stop_after
         f"12*n_layer*d^2 = {counts['approx_12Ld2']:,}")
     log(f"device {device} ({ddp.world} process(es)), dtype {str(dtype).removeprefix('torch.')}, "
         f"compile={cfg.compile}; {tokens_per_step:,} tokens/step; MFU peak: {peak_src}")
-
-    # ---- data ---------------------------------------------------------------------------------
-    train_data = RandomWindows(train_arrays, cfg.block_size, cfg.seed)
-    val_windows = eval_windows(val_arrays, cfg.block_size, cfg.eval_windows) if val_arrays else []
-    my_val = val_windows[ddp.rank::ddp.world]
 
     def evaluate() -> dict:
         total, count = nll_sum(raw_model, my_val, cfg.eval_batch_size, device, autocast)

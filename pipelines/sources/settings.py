@@ -29,6 +29,8 @@ class SourceSettings:
     # Anonymous (unsigned) S3 requests, for public buckets that allow them and for credential-less mirrors.
     s3_unsigned: bool = False
     user_agent: str = DEFAULT_USER_AGENT
+    # Seed of the deterministic --max-warcs sample (resolve_snapshot's default seed).
+    sample_seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("https_base", "s3_base"):
