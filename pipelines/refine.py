@@ -31,7 +31,7 @@ from pipelines import outputs
 from pipelines.cli import CliError
 from pipelines.config import config_hash, load_config
 from pipelines.runner import is_local, make_options, new_pipeline
-from pipelines.schema import DOC_FIELDS, REQUIRED_INPUT_COLUMNS, doc_id_for, extend
+from pipelines.schema import REQUIRED_INPUT_COLUMNS, doc_id_for, extend
 
 log = logging.getLogger("pipelines.refine")
 

@@ -23,14 +23,18 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
+from pipelines.sources.errors import ObjectChangedError, RetriesExhaustedError
+
 log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_MAGIC = b"WARC/1."
 SCAN_CHUNK = 1 << 20
 
-# Errors that mean the source itself failed (network gone, file vanished); resyncing cannot help.
-SOURCE_ERRORS = (ConnectionError, TimeoutError, FileNotFoundError, PermissionError)
+# Errors that mean the source itself failed (file vanished, network gone past every retry, object
+# replaced mid-read); resyncing cannot help, the rest of that file is reported as one dead letter.
+SOURCE_ERRORS = (ConnectionError, TimeoutError, FileNotFoundError, PermissionError, IsADirectoryError,
+                 RetriesExhaustedError, ObjectChangedError)
 
 
 @dataclass
@@ -161,12 +165,18 @@ def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes
     is_gzip: bool | None = None
     arc_name: str | None = None
     while True:
-        stream = open_at(pos)
-        if is_gzip is None:
-            head = _peek(stream, 4096)
-            is_gzip = head[:3] == GZIP_MAGIC
-            if _is_arc(head, is_gzip):
-                arc_name = posixpath.basename(warc_file)
+        try:
+            stream = open_at(pos)
+            if is_gzip is None:
+                head = _peek(stream, 4096)
+                is_gzip = head[:3] == GZIP_MAGIC
+                if _is_arc(head, is_gzip):
+                    arc_name = posixpath.basename(warc_file)
+        except SOURCE_ERRORS as exc:
+            if pending is not None:
+                yield pending
+            yield _source_error(warc_file, pos, exc)
+            return
         iterator = ArchiveIterator(stream, arc2warc=True)
         # Streams that can tell() report absolute positions, wrapped ones count from 0.
         base = pos - iterator.offset
@@ -195,8 +205,9 @@ def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes
             return
         except SOURCE_ERRORS as exc:
             _close(stream)
-            at = base + iterator.offset
-            yield pending or ReadError(warc_file, at, "source_error", f"{type(exc).__name__}: {exc!s:.300}")
+            if pending is not None:
+                yield pending
+            yield _source_error(warc_file, base + iterator.offset, exc)
             return
         except (ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError, IndexError, KeyError,
                 UnicodeDecodeError, AttributeError, TypeError) as exc:
@@ -211,7 +222,12 @@ def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes
             if pending is None:
                 pending = ReadError(warc_file, failed_at, "malformed_record", detail)
             # else: a false resync candidate inside the same damaged region; keep the first report
-            nxt = _scan(open_at, failed_at + 1, GZIP_MAGIC if is_gzip else WARC_MAGIC)
+            try:
+                nxt = _scan(open_at, failed_at + 1, GZIP_MAGIC if is_gzip else WARC_MAGIC)
+            except SOURCE_ERRORS as exc:
+                yield pending
+                yield _source_error(warc_file, failed_at + 1, exc)
+                return
             if nxt is None:
                 pending.skipped_bytes = None  # to end of file
                 pending.detail += " (no readable record after this point)"
@@ -219,6 +235,11 @@ def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes
                 return
             log.debug("%s: corrupt data at byte %d, resuming at byte %d", warc_file, failed_at, nxt)
             pos = nxt
+
+
+def _source_error(warc_file: str, offset: int, exc: BaseException) -> ReadError:
+    return ReadError(warc_file, offset, "source_error",
+                     f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]} (rest of the file not read)")
 
 
 def _trailing_bytes(iterator: ArchiveIterator) -> int:
@@ -320,7 +341,11 @@ def _read_whole_gzip(open_at: Opener, warc_file: str, pos: int, *, skip: int, wa
     """Records of a file gzipped as one stream; offsets are positions in the decompressed data."""
     import gzip
 
-    stream = open_at(pos)
+    try:
+        stream = open_at(pos)
+    except SOURCE_ERRORS as exc:
+        yield _source_error(warc_file, pos, exc)
+        return
     try:
         with gzip.GzipFile(fileobj=stream) as plain:
             buffered = io.BufferedReader(plain)  # type: ignore[arg-type]

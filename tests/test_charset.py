@@ -1,7 +1,6 @@
 """Charset decoding: header, then <meta>, then detection; never mojibake."""
 from __future__ import annotations
 
-import os
 import random
 
 import pytest

@@ -183,3 +183,25 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
 def test_existing_output_needs_overwrite(small_warcs, reference_run, capsys):
     assert run_extract("--input", str(small_warcs[0]), "--output", str(reference_run)) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_a_listed_warc_that_is_gone_is_dead_lettered_and_the_run_completes(small_warcs, reference_run, tmp_path):
+    import gzip as gz
+
+    root = tmp_path / "cc"
+    listing = make_cc_layout(root, SNAPSHOT, small_warcs)
+    gone = f"crawl-data/{SNAPSHOT}/segments/1700000000000.09/warc/CC-TEST-00009.warc.gz"
+    with gz.open(root / "crawl-data" / SNAPSHOT / "warc.paths.gz", "wt") as fh:
+        fh.write("\n".join(sorted(listing + [gone])) + "\n")
+    with FileServer(root) as server:
+        config = tmp_path / "c.yaml"
+        config.write_text(yaml.safe_dump({"sources": {"https_base": server.url, "backoff_base_s": 0.01}}))
+        out = tmp_path / "out"
+        assert run_extract("--snapshot", SNAPSHOT, "--source", "https", "--config", str(config),
+                           "--output", str(out)) == 0
+    summary = summary_of(out)
+    assert summary["input_files"] == 3
+    assert summary["dead_lettered_by_reason"] == {"source_error": 1}
+    dead = [json.loads(line) for f in (out / "dead-letter").glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert len(dead) == 1 and dead[0]["warc_file"].endswith("CC-TEST-00009.warc.gz")
+    assert comparable(docs_of(out)) == comparable(docs_of(reference_run))

@@ -122,7 +122,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     train_arrays, val_arrays = arrays()
     # dropout on, so resuming must also restore the RNG state exactly
     cfg = small_cfg(dropout=0.1, ckpt_interval=2)
-    full = train(cfg, tmp_path / "full", train_arrays, val_arrays, TOKENIZER, progress=False)
+    train(cfg, tmp_path / "full", train_arrays, val_arrays, TOKENIZER, progress=False)
     part = train(cfg, tmp_path / "part", train_arrays, val_arrays, TOKENIZER, progress=False,
                  stop_after=3)
     assert part["step"] == 3 and not part["finished"]

@@ -208,3 +208,45 @@ def test_splits_partition_the_records_exactly():
             local_opener(str(path)), str(path), select=lambda off, k=k: split_of(off, 3) == k)])
     assert sorted(x for p in parts for x in p) == sorted(everything)
     assert all(len(p) > len(everything) / 5 for p in parts)  # roughly balanced
+
+
+def test_a_missing_file_is_one_source_error_not_a_crash(tmp_path):
+    missing = tmp_path / "gone.warc.gz"
+    items = list(iter_records(local_opener(str(missing)), str(missing)))
+    assert len(items) == 1 and isinstance(items[0], ReadError)
+    assert items[0].reason == "source_error" and items[0].offset == 0 and "FileNotFoundError" in items[0].detail
+
+
+class _DiesAfter(io.RawIOBase):
+    """A network stream that gives up (retries exhausted) after ``limit`` bytes."""
+
+    def __init__(self, data: bytes, limit: int):
+        self._data, self._limit, self._pos = data, limit, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        from pipelines.sources.errors import RetriesExhaustedError
+
+        if self._pos >= self._limit:
+            raise RetriesExhaustedError("HTTP 503 after 8 retries")
+        n = min(len(b), self._limit - self._pos)
+        b[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+
+def test_a_source_that_dies_mid_file_keeps_earlier_records():
+    path = require_shared("realweb/realweb.warc.gz")
+    data = path.read_bytes()
+    cut = 5_000_000
+    everything = read_all(path)[0]
+    items = list(iter_records(stream_opener(lambda: _DiesAfter(data, cut)), "remote.warc.gz"))
+    records = [i for i in items if isinstance(i, RawRecord)]
+    errors = [i for i in items if isinstance(i, ReadError)]
+    assert [e.reason for e in errors] == ["source_error"] and "RetriesExhaustedError" in errors[0].detail
+    # every record read is a real one, in order, up to shortly before the cut (read-ahead)
+    assert [r.record_id for r in records] == [r.record_id for r in everything[:len(records)]]
+    assert records and records[-1].offset < cut <= everything[len(records)].offset + 200_000
+    assert errors[0].offset >= records[-1].offset

@@ -1,0 +1,188 @@
+"""What one full Common Crawl snapshot costs on Dataflow: vCPU-hours, memory, shuffle, dollars.
+
+    .venv/bin/python bench/cost_model.py [--config configs/cost.yaml] [--warcs N] [--flexrs] [--json]
+    make cost-estimate
+
+Projects the measured per-core throughputs of the stages (configs/cost.yaml ``measured``, from
+the benchmarks) onto a snapshot (~90,000 WARC files, ~3 billion pages) with the documented
+assumptions and Dataflow prices of the same file, and prints every input it used.  A model, not a
+measurement: its biggest unknowns are how much of a real snapshot survives each stage and how
+well Dataflow keeps its vCPUs busy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "configs" / "cost.yaml"
+STAGES = ("extract", "refine", "tokenize")
+REQUIRED = {
+    "snapshot": ("warc_files", "pages_per_warc", "warc_gb"),
+    "prices": ("vcpu_hour", "memory_gb_hour", "shuffle_gb", "pd_gb_hour", "flexrs_discount", "input_transfer_gb"),
+    "workers": ("vcpus", "memory_gb", "pd_gb", "cpu_utilization"),
+    "measured": ("extract_pages_per_cpu_s", "refine_pages_per_cpu_s", "tokenize_mb_per_s_per_core",
+                 "bytes_per_token", "extracted_row_bytes_per_doc", "refined_text_bytes_per_doc"),
+    "assumptions": ("html_share_of_pages", "extract_keep_share", "refine_keep_share", "refine_cpu_scale",
+                    "extract_shuffle_passes", "refine_shuffle_passes", "tokenize_text_shuffle_passes",
+                    "tokenize_token_shuffle_passes"),
+}
+SHARES = ("html_share_of_pages", "extract_keep_share", "refine_keep_share", "cpu_utilization", "flexrs_discount")
+
+
+class CostConfigError(ValueError):
+    """A missing or impossible value in the cost config; the message names it."""
+
+
+def load(path: str | Path = DEFAULT_CONFIG) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        cfg = yaml.safe_load(fh) or {}
+    validate(cfg, str(path))
+    return cfg
+
+
+def validate(cfg: Mapping[str, Any], where: str = "cost config") -> None:
+    for section, keys in REQUIRED.items():
+        if not isinstance(cfg.get(section), Mapping):
+            raise CostConfigError(f"{where}: section {section!r} is missing")
+        for key in keys:
+            value = cfg[section].get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CostConfigError(f"{where}: {section}.{key} must be a number, got {value!r}")
+            if value < 0:
+                raise CostConfigError(f"{where}: {section}.{key} must not be negative, got {value}")
+            if key in SHARES and value > 1:
+                raise CostConfigError(f"{where}: {section}.{key} is a share and must be <= 1, got {value}")
+    for section, key in (("measured", "extract_pages_per_cpu_s"), ("measured", "refine_pages_per_cpu_s"),
+                         ("measured", "tokenize_mb_per_s_per_core"), ("measured", "bytes_per_token"),
+                         ("workers", "vcpus"), ("workers", "cpu_utilization")):
+        if cfg[section][key] <= 0:
+            raise CostConfigError(f"{where}: {section}.{key} must be positive")
+
+
+def estimate(cfg: Mapping[str, Any], *, warcs: int | None = None, flexrs: bool = False) -> dict:
+    """Per stage and total: CPU-seconds, vCPU-hours, memory GB-hours, shuffle GB, dollars."""
+    validate(cfg)
+    snap, price, work, m, a = (cfg[k] for k in ("snapshot", "prices", "workers", "measured", "assumptions"))
+    warc_files = snap["warc_files"] if warcs is None else warcs
+    pages = warc_files * snap["pages_per_warc"]
+    html = pages * a["html_share_of_pages"]
+    extracted = html * a["extract_keep_share"]
+    refined = extracted * a["refine_keep_share"]
+    refined_bytes = refined * m["refined_text_bytes_per_doc"]
+    tokens = refined_bytes / m["bytes_per_token"]
+    row = m["extracted_row_bytes_per_doc"]
+
+    cpu_s = {
+        "extract": html / m["extract_pages_per_cpu_s"],
+        "refine": extracted / m["refine_pages_per_cpu_s"] * a["refine_cpu_scale"],
+        "tokenize": refined_bytes / 1e6 / m["tokenize_mb_per_s_per_core"],
+    }
+    shuffle_bytes = {
+        "extract": extracted * row * a["extract_shuffle_passes"],
+        "refine": extracted * row * a["refine_shuffle_passes"],
+        "tokenize": (refined_bytes * a["tokenize_text_shuffle_passes"]
+                     + tokens * 2 * a["tokenize_token_shuffle_passes"]),
+    }
+    discount = price["flexrs_discount"] if flexrs else 0.0
+    stages = {}
+    for stage in STAGES:
+        vcpu_h = cpu_s[stage] / 3600 / work["cpu_utilization"]
+        mem_gbh = vcpu_h * work["memory_gb"] / work["vcpus"]
+        pd_gbh = vcpu_h / work["vcpus"] * work["pd_gb"]
+        shuffle_gb = shuffle_bytes[stage] / 1e9
+        dollars = {
+            "vcpu": vcpu_h * price["vcpu_hour"] * (1 - discount),
+            "memory": mem_gbh * price["memory_gb_hour"] * (1 - discount),
+            "shuffle": shuffle_gb * price["shuffle_gb"],
+            "disk": pd_gbh * price["pd_gb_hour"],
+        }
+        stages[stage] = {"cpu_s": cpu_s[stage], "vcpu_hours": vcpu_h, "memory_gb_hours": mem_gbh,
+                         "shuffle_gb": shuffle_gb, "pd_gb_hours": pd_gbh, "dollars": dollars,
+                         "total_dollars": sum(dollars.values())}
+    transfer = warc_files * snap["warc_gb"] * price["input_transfer_gb"]
+    total = {key: sum(s[key] for s in stages.values())
+             for key in ("cpu_s", "vcpu_hours", "memory_gb_hours", "shuffle_gb", "pd_gb_hours", "total_dollars")}
+    total["input_transfer_dollars"] = transfer
+    total["total_dollars"] += transfer
+    return {"warc_files": warc_files, "pages": pages, "html_pages": html, "extracted_docs": extracted,
+            "refined_docs": refined, "tokens": tokens, "flexrs": flexrs, "stages": stages, "total": total}
+
+
+def _n(x: float) -> str:
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= size:
+            return f"{x / size:.2f}{unit}"
+    return f"{x:.1f}"
+
+
+def report(est: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
+    p, w, m, a = cfg["prices"], cfg["workers"], cfg["measured"], cfg["assumptions"]
+    lines = [f"One snapshot: {est['warc_files']:,} WARC files, {_n(est['pages'])} pages -> "
+             f"{_n(est['html_pages'])} HTML pages extracted -> {_n(est['extracted_docs'])} documents -> "
+             f"{_n(est['refined_docs'])} refined -> {_n(est['tokens'])} tokens"
+             + ("   [FlexRS]" if est["flexrs"] else ""),
+             "",
+             f"{'stage':<10}{'vCPU-h':>12}{'mem GB-h':>12}{'shuffle GB':>12}{'$ vCPU':>10}{'$ mem':>9}"
+             f"{'$ shuffle':>11}{'$ disk':>8}{'$ total':>10}"]
+    for stage, s in est["stages"].items():
+        d = s["dollars"]
+        lines.append(f"{stage:<10}{s['vcpu_hours']:>12,.0f}{s['memory_gb_hours']:>12,.0f}{s['shuffle_gb']:>12,.0f}"
+                     f"{d['vcpu']:>10,.0f}{d['memory']:>9,.0f}{d['shuffle']:>11,.0f}{d['disk']:>8,.0f}"
+                     f"{s['total_dollars']:>10,.0f}")
+    t = est["total"]
+    lines.append(f"{'total':<10}{t['vcpu_hours']:>12,.0f}{t['memory_gb_hours']:>12,.0f}{t['shuffle_gb']:>12,.0f}"
+                 f"{'':>38}{t['total_dollars']:>10,.0f}")
+    if t["input_transfer_dollars"]:
+        lines.append(f"  (includes ${t['input_transfer_dollars']:,.0f} input transfer)")
+    lines += ["", "Assumptions (configs/cost.yaml):",
+              f"  prices: ${p['vcpu_hour']}/vCPU-h, ${p['memory_gb_hour']}/GB-h memory, ${p['shuffle_gb']}/GB shuffle, "
+              f"${p['pd_gb_hour']}/GB-h disk; FlexRS -{p['flexrs_discount']:.0%} on vCPU and memory; "
+              f"input transfer ${p['input_transfer_gb']}/GB",
+              f"  workers: {cfg['workers'].get('machine_type', '?')} ({w['vcpus']} vCPU, {w['memory_gb']} GB, "
+              f"{w['pd_gb']} GB disk), {w['cpu_utilization']:.0%} of paid vCPU time busy",
+              f"  measured: extract {m['extract_pages_per_cpu_s']} pages/CPU-s (with signals), refine "
+              f"{m['refine_pages_per_cpu_s']} pages/CPU-s, tokenize {m['tokenize_mb_per_s_per_core']} MB/s/core, "
+              f"{m['bytes_per_token']} bytes/token, {m['extracted_row_bytes_per_doc']} bytes per document row",
+              f"    source: {' '.join(str(m.get('source', 'not given')).split())}",
+              f"  estimated: {a['html_share_of_pages']:.0%} of pages are HTML 200, extract keeps "
+              f"{a['extract_keep_share']:.0%}, refine keeps {a['refine_keep_share']:.0%}, refine CPU x"
+              f"{a['refine_cpu_scale']} at scale; shuffle passes extract {a['extract_shuffle_passes']}, refine "
+              f"{a['refine_shuffle_passes']}, tokenize {a['tokenize_text_shuffle_passes']} (text) + "
+              f"{a['tokenize_token_shuffle_passes']} (tokens)",
+              "  not included: GCS storage of outputs, the launcher VM, logging, failed/retried work"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="cost YAML (default configs/cost.yaml)")
+    parser.add_argument("--warcs", type=int, default=None, help="WARC files instead of snapshot.warc_files")
+    parser.add_argument("--flexrs", action="store_true", help="price with the FlexRS discount")
+    parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load(args.config)
+        if args.warcs is not None and args.warcs < 1:
+            raise CostConfigError(f"--warcs must be at least 1, got {args.warcs}")
+        est = estimate(cfg, warcs=args.warcs, flexrs=args.flexrs)
+    except (OSError, CostConfigError, yaml.YAMLError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(est, indent=2, sort_keys=True))
+    else:
+        print(report(est, cfg))
+        if not args.flexrs:
+            flex = estimate(cfg, warcs=args.warcs, flexrs=True)["total"]["total_dollars"]
+            print(f"\nWith FlexRS (--flexrs): ${flex:,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
