@@ -17,7 +17,7 @@ PROMPT ?= The
 ARGS ?=
 
 .PHONY: help venv run test bench bench-all sample-warc assets tokenizer shards train sample \
-        clean-out clean
+        clean-out clean dataflow-template dataflow-run schedule cost-estimate
 
 help:
 	@echo "make run     - the whole pipeline on the bundled sample ($(SAMPLE_WARC)) into $(OUT)/"
@@ -28,6 +28,10 @@ help:
 	@echo "make train CONFIG=tiny|gpt2-124m ARGS='key=value ...' - train on $(OUT)/shards -> $(OUT)/run"
 	@echo "make sample PROMPT='...' - generate text from $(OUT)/run"
 	@echo "make assets  - download the LDNOOBW word lists for the toxicity filter (needs network)"
+	@echo "make dataflow-template PROJECT= REGION= BUCKET= - build and publish the Dataflow Flex Template"
+	@echo "make dataflow-run SNAPSHOT=latest PROJECT= REGION= BUCKET= [MAX_WARCS=] - launch it once"
+	@echo "make schedule PROJECT= REGION= BUCKET= [APPLY=1] - terraform plan (apply) buckets, accounts, monthly job"
+	@echo "make cost-estimate - project the cost of one full snapshot on Dataflow from the benchmarks"
 	@echo "make venv    - create/update $(VENV) from requirements.lock"
 	@echo "make sample-warc - regenerate $(SAMPLE_WARC) from samples/make_sample.py"
 	@echo "make clean   - remove $(OUT)/ and $(VENV)/"
@@ -72,6 +76,21 @@ sample: $(STAMP)
 
 sample-warc: $(STAMP)
 	$(PY) samples/make_sample.py --out $(SAMPLE_WARC)
+
+dataflow-template: $(STAMP)
+	@PROJECT="$(PROJECT)" REGION="$(REGION)" BUCKET="$(BUCKET)" bash scripts/dataflow.sh template
+
+dataflow-run:
+	@SNAPSHOT="$(SNAPSHOT)" PROJECT="$(PROJECT)" REGION="$(REGION)" BUCKET="$(BUCKET)" MAX_WARCS="$(MAX_WARCS)" \
+	  SOURCE="$(SOURCE)" TOKENIZER="$(TOKENIZER)" STAGES="$(STAGES)" CONFIG="$(DATAFLOW_CONFIG)" FLEXRS="$(FLEXRS)" \
+	  bash scripts/dataflow.sh run
+
+schedule:
+	@PROJECT="$(PROJECT)" REGION="$(REGION)" BUCKET="$(BUCKET)" APPLY="$(APPLY)" FLEXRS="$(FLEXRS)" \
+	  SCHEDULE="$(SCHEDULE)" MAX_WARCS="$(MAX_WARCS)" bash scripts/dataflow.sh schedule
+
+cost-estimate: $(STAMP)
+	@PY="$(PY)" COST_ARGS="$(COST_ARGS)" bash scripts/dataflow.sh cost-estimate
 
 clean-out:
 	rm -rf $(OUT)

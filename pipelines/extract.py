@@ -29,8 +29,8 @@ from apache_beam.options.pipeline_options import DirectOptions
 from pipelines import outputs
 from pipelines.cli import CliError
 from pipelines.config import config_hash, load_config
-from pipelines.records import DEAD, DROPPED, KEPT, extract_document, header_outcome, read_error_outcome, \
-    want_body
+from pipelines.records import DEAD, DROPPED, KEPT, Outcome, dead_letter, extract_document, header_outcome, \
+    read_error_outcome, want_body
 from pipelines.runner import is_local, make_options, new_pipeline
 from pipelines.schema import DOC_SCHEMA, extend
 from pipelines.warc import ReadError, iter_records, local_opener, stream_opener
@@ -93,6 +93,7 @@ class ExtractFileFn(beam.DoFn):
         self.signals = None
         self.records = Metrics.counter("extract", "records_read")
         self.kept = Metrics.counter("extract", "documents_kept")
+        self.internal_errors = Metrics.counter("extract", "internal_errors")
 
     def setup(self) -> None:
         from pipelines.html_text import Extractor
@@ -120,12 +121,9 @@ class ExtractFileFn(beam.DoFn):
             if isinstance(item, ReadError):
                 outcome = read_error_outcome(item)
             else:
-                outcome = header_outcome(item, self.cfg) or \
-                    extract_document(item, self.cfg, self.extractor, self.meta_consent)
+                outcome = self._document(item)
             if outcome.doc is not None:
                 self.kept.inc()
-                if self.signals is not None:
-                    outcome.doc.update(self.signals(outcome.doc))
                 yield path, outcome.doc
             if outcome.dead is not None:
                 yield beam.pvalue.TaggedOutput(DEAD_LETTERS, (path, outcome.dead))
@@ -133,6 +131,20 @@ class ExtractFileFn(beam.DoFn):
         for name in ("retries", "resumes"):
             yield beam.pvalue.TaggedOutput(STATS, (f"source_{name}", sum(getattr(st, name, 0) for st in opened)))
         log.info("%s [split %d/%d]: %d records in %.1fs", path, split + 1, splits, n, time.monotonic() - started)
+
+    def _document(self, record) -> Outcome:
+        """One record's outcome; an unexpected error on one page is its dead letter, not the job's end."""
+        try:
+            outcome = header_outcome(record, self.cfg) or \
+                extract_document(record, self.cfg, self.extractor, self.meta_consent)
+            if outcome.doc is not None and self.signals is not None:
+                outcome.doc.update(self.signals(outcome.doc))
+            return outcome
+        except Exception as exc:  # noqa: BLE001 - counted and kept with its traceback line
+            self.internal_errors.inc()
+            log.warning("internal error on %s @%d: %s", record.warc_file, record.offset, exc, exc_info=True)
+            return Outcome(DEAD, "internal_error",
+                           dead=dead_letter(record, "extract", "internal_error", f"{type(exc).__name__}: {exc!s:.300}"))
 
     def teardown(self) -> None:
         if self.extractor is not None:

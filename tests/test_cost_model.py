@@ -109,3 +109,11 @@ def test_measured_figures_are_the_documented_ones():
         row = re.search(rf"`{key}`[^\n]*", doc)
         assert row, f"docs/dataflow.md has no row for {key}"
         assert re.search(rf"\b{re.escape(str(measured[key]))}\b", row.group(0)), (key, row.group(0))
+
+
+def test_measured_figures_come_from_benchmarks_md():
+    benchmarks = (REPO / "BENCHMARKS.md").read_text()
+    measured = cost_model.load()["measured"]
+    for key in ("extract_pages_per_cpu_s", "refine_pages_per_cpu_s", "tokenize_mb_per_s_per_core"):
+        assert re.search(rf"(?<![\d.]){re.escape(str(measured[key]))}(?![\d])", benchmarks), \
+            f"{key} = {measured[key]} is not a figure of BENCHMARKS.md"

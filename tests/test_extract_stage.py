@@ -205,3 +205,30 @@ def test_a_listed_warc_that_is_gone_is_dead_lettered_and_the_run_completes(small
     dead = [json.loads(line) for f in (out / "dead-letter").glob("*.jsonl") for line in f.read_text().splitlines()]
     assert len(dead) == 1 and dead[0]["warc_file"].endswith("CC-TEST-00009.warc.gz")
     assert comparable(docs_of(out)) == comparable(docs_of(reference_run))
+
+
+def test_an_unexpected_error_on_one_page_is_its_dead_letter(monkeypatch):
+    """A bug tripped by one odd page must not end the job: that page is dead-lettered."""
+    from pipelines import extract
+    from pipelines.records import DEAD
+
+    class Boom:
+        def __call__(self, doc):
+            if "library" in doc["url"]:
+                raise RuntimeError("signal computation failed")
+            return {}
+
+    fn = extract.ExtractFileFn({"max_payload_bytes": 10**6, "drop_truncated": True, "html_types": ["text/html"],
+                                "min_charset_confidence": 0.5, "min_text_chars": 50, "timeout_s": 0,
+                                "trafilatura": {}}, {})
+    fn.setup()
+    fn.signals = Boom()
+    outs = list(fn.process(("samples/sample.warc.gz", 0, 1)))
+    dead = [o.value[1] for o in outs if getattr(o, "tag", None) == extract.DEAD_LETTERS]
+    kept = [o for o in outs if not hasattr(o, "tag")]
+    internal = [d for d in dead if d["reason"] == "internal_error"]
+    assert internal and all("library" in d["url"] and "signal computation failed" in d["detail"] for d in internal)
+    assert kept, "the other pages are still extracted"
+    outcomes = [o.value for o in outs if getattr(o, "tag", None) == extract.OUTCOMES]
+    assert (DEAD, "internal_error") in outcomes
+    fn.teardown()

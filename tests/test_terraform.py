@@ -3,7 +3,6 @@ temp-data lifecycle, and that every variable used is declared.  Nothing is plann
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess

@@ -228,3 +228,17 @@ def test_cli_convert_tiktoken(tok, tmp_path):
     converted = load_tokenizer_file(out)
     text = TRICKY[2]
     assert converted.encode(text).ids == load_tokenizer_file(src, eot=eot_id(tok)).encode(text).ids
+
+
+def test_training_input_is_the_top_level_parquet_only(tmp_path):
+    """refine writes removed documents to DIR/removed/: a tokenizer must not learn from them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tokenization.tokenizer import list_parquet
+
+    (tmp_path / "removed").mkdir()
+    pq.write_table(pa.table({"text": ["kept"]}), tmp_path / "part-00000.parquet")
+    pq.write_table(pa.table({"text": ["spam"]}), tmp_path / "removed" / "part-00000.parquet")
+    _, files = list_parquet(str(tmp_path))
+    assert files == [str(tmp_path / "part-00000.parquet")]

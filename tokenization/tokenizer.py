@@ -229,7 +229,8 @@ def list_parquet(input_dir: str) -> tuple[object, list[str]]:
         return fs, [root]
     if info.type != pafs.FileType.Directory:
         raise FileNotFoundError(f"--input {input_dir}: no such directory")
-    files = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    # Top level only, like the stages: refine keeps removed documents in DIR/removed/.
+    files = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(root, recursive=False))
                    if f.type == pafs.FileType.File and f.path.endswith(".parquet")
                    and not os.path.basename(f.path).startswith((".", "_")))
     if not files:
