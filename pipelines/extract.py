@@ -4,13 +4,15 @@ Graph::
 
     (input file, split) --Reshuffle--> ReadAndExtract (stream records, decide from headers,
                                                       decode charset, trafilatura)
-        docs      -> key by input file -> GroupByKey -> sort by offset -> DIR/<file>.parquet
+        docs      -> key by (input file, offset range) -> GroupByKey -> sort by offset
+                     -> DIR/<file>-<range>.parquet
         dead      -> key by input file -> GroupByKey -> DIR/dead-letter/<file>.jsonl
         outcomes  -> CombinePerKey(count) -> DIR/summary.json
 
-Output files are per input WARC and sorted by record offset, so the bytes do not depend on
-worker count or bundle order.  Each record produces exactly one outcome, so the summary can show
-records in = kept + dropped + dead-lettered.
+Output files are per input WARC and range of record offsets (``extract.output_chunk_bytes``),
+sorted by offset, so the bytes do not depend on worker count or bundle order and a writer's
+memory does not grow with the size of a WARC.  Each record produces exactly one outcome, so the
+summary can show records in = kept + dropped + dead-lettered.
 """
 from __future__ import annotations
 
@@ -88,6 +90,9 @@ class ExtractFileFn(beam.DoFn):
         self.cfg = dict(extract_cfg)
         self.source_settings = dict(source_settings)
         self.signal_cfg = dict(signal_cfg) if signal_cfg else None
+        # Documents are written per (input file, range of offsets): the writer holds one range's
+        # rows in memory, so its memory does not grow with the size of a WARC.
+        self.chunk_bytes = int(self.cfg["output_chunk_bytes"])
         self.extractor = None
         self.meta_consent = None
         self.signals = None
@@ -124,7 +129,7 @@ class ExtractFileFn(beam.DoFn):
                 outcome = self._document(item)
             if outcome.doc is not None:
                 self.kept.inc()
-                yield path, outcome.doc
+                yield (path, outcome.doc["warc_offset"] // self.chunk_bytes), outcome.doc
             if outcome.dead is not None:
                 yield beam.pvalue.TaggedOutput(DEAD_LETTERS, (path, outcome.dead))
             yield beam.pvalue.TaggedOutput(OUTCOMES, (outcome.status, outcome.reason))
@@ -157,9 +162,9 @@ class WriteDocsFn(beam.DoFn):
         self.schema = schema
 
     def process(self, element) -> Iterable[str]:
-        warc_file, docs = element
+        (warc_file, chunk), docs = element
         rows = sorted(docs, key=lambda d: (d["warc_offset"], d["doc_id"]))
-        name = f"{shard_name(warc_file)}.parquet"
+        name = f"{shard_name(warc_file)}-{chunk:05d}.parquet"
         outputs.write_parquet(outputs.join(self.output, name), rows, self.schema)
         yield name
 

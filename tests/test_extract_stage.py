@@ -218,9 +218,9 @@ def test_an_unexpected_error_on_one_page_is_its_dead_letter(monkeypatch):
                 raise RuntimeError("signal computation failed")
             return {}
 
-    fn = extract.ExtractFileFn({"max_payload_bytes": 10**6, "drop_truncated": True, "html_types": ["text/html"],
-                                "min_charset_confidence": 0.5, "min_text_chars": 50, "timeout_s": 0,
-                                "trafilatura": {}}, {})
+    from pipelines.config import load_config
+
+    fn = extract.ExtractFileFn({**load_config()["extract"], "timeout_s": 0}, {})
     fn.setup()
     fn.signals = Boom()
     outs = list(fn.process(("samples/sample.warc.gz", 0, 1)))
@@ -232,3 +232,21 @@ def test_an_unexpected_error_on_one_page_is_its_dead_letter(monkeypatch):
     outcomes = [o.value for o in outs if getattr(o, "tag", None) == extract.OUTCOMES]
     assert (DEAD, "internal_error") in outcomes
     fn.teardown()
+
+
+def test_big_inputs_are_written_in_offset_ranges(small_warcs, tmp_path):
+    """One Parquet file per offset range, so a writer never holds a whole big WARC's documents."""
+    out = tmp_path / "chunked"
+    chunk_bytes = small_warcs[0].stat().st_size // 4
+    cfg = tmp_path / "chunks.yaml"
+    cfg.write_text(f"extract:\n  output_chunk_bytes: {chunk_bytes}\n")
+    assert run_extract("--input", str(small_warcs[0]), "--output", str(out), "--config", str(cfg)) == 0
+    files = sorted(out.glob("*.parquet"))
+    assert len(files) >= 3
+    rows_per_file = [pq.read_table(f).column("warc_offset").to_pylist() for f in files]
+    for index, offsets in enumerate(rows_per_file):
+        chunk = int(files[index].stem.rsplit("-", 1)[1])
+        assert offsets == sorted(offsets) and all(o // chunk_bytes == chunk for o in offsets)
+    whole = tmp_path / "whole"
+    assert run_extract("--input", str(small_warcs[0]), "--output", str(whole)) == 0
+    assert comparable(docs_of(out)) == comparable(docs_of(whole))
