@@ -21,6 +21,7 @@ import hashlib
 import logging
 import posixpath
 import re
+import sys
 import time
 from typing import Any, Iterable, Mapping
 
@@ -39,9 +40,27 @@ from pipelines.warc import ReadError, iter_records, local_opener, stream_opener
 
 log = logging.getLogger("pipelines.extract")
 
+
+def progress_logger() -> logging.Logger:
+    """Progress lines written straight to this process's stderr.
+
+    Beam routes worker log records through its logging service, where the launcher's level
+    hides INFO; progress must reach the terminal (local runs inherit the workers' stderr) and
+    the worker logs (Dataflow captures stderr) whatever the logging setup.
+    """
+    logger = logging.getLogger("pipelines.progress")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
 OUTCOMES = "outcomes"
 DEAD_LETTERS = "dead"
 STATS = "stats"
+PROGRESS_EVERY = 5000  # records between progress lines of one reader (a CC WARC has ~100k)
 STAGE_OUTPUTS = ("*.parquet", "dead-letter/*.jsonl", "summary.json")
 
 
@@ -104,6 +123,7 @@ class ExtractFileFn(beam.DoFn):
         from pipelines.html_text import Extractor
 
         logging.getLogger("warcio").setLevel(logging.ERROR)  # "Replacing spaces in URI" noise
+        self.progress = progress_logger()
         self.extractor = Extractor(self.cfg["trafilatura"], self.cfg["timeout_s"])
         try:
             from filters.consent import extract_meta_consent
@@ -123,6 +143,9 @@ class ExtractFileFn(beam.DoFn):
                                  select=lambda off: split_of(off, splits) == split):
             n += 1
             self.records.inc()
+            if n % PROGRESS_EVERY == 0:
+                self.progress.info("%s [split %d/%d]: %d records, %.0f/s", path, split + 1, splits, n,
+                         n / max(time.monotonic() - started, 1e-6))
             if isinstance(item, ReadError):
                 outcome = read_error_outcome(item)
             else:
@@ -135,7 +158,8 @@ class ExtractFileFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(OUTCOMES, (outcome.status, outcome.reason))
         for name in ("retries", "resumes"):
             yield beam.pvalue.TaggedOutput(STATS, (f"source_{name}", sum(getattr(st, name, 0) for st in opened)))
-        log.info("%s [split %d/%d]: %d records in %.1fs", path, split + 1, splits, n, time.monotonic() - started)
+        self.progress.info("%s [split %d/%d]: done, %d records in %.1fs", path, split + 1, splits, n,
+                           time.monotonic() - started)
 
     def _document(self, record) -> Outcome:
         """One record's outcome; an unexpected error on one page is its dead letter, not the job's end."""
