@@ -17,7 +17,7 @@ PROMPT ?= The
 ARGS ?=
 
 .PHONY: help venv run test bench bench-all sample-warc assets tokenizer shards train sample \
-        clean-out clean dataflow-template dataflow-run schedule cost-estimate
+        clean-out clean dataflow-template dataflow-run schedule cost-estimate infra-lint
 
 help:
 	@echo "make run     - the whole pipeline on the bundled sample ($(SAMPLE_WARC)) into $(OUT)/"
@@ -88,6 +88,11 @@ dataflow-run:
 schedule:
 	@PROJECT="$(PROJECT)" REGION="$(REGION)" BUCKET="$(BUCKET)" APPLY="$(APPLY)" FLEXRS="$(FLEXRS)" \
 	  SCHEDULE="$(SCHEDULE)" MAX_WARCS="$(MAX_WARCS)" bash scripts/dataflow.sh schedule
+
+# Formatting of the Terraform files (needs terraform on PATH; not part of make test).
+infra-lint:
+	@command -v terraform >/dev/null || { echo "error: terraform not found on PATH; install it to check infra/terraform" >&2; exit 2; }
+	terraform fmt -check -diff infra/terraform
 
 cost-estimate: $(STAMP)
 	@PY="$(PY)" COST_ARGS="$(COST_ARGS)" bash scripts/dataflow.sh cost-estimate

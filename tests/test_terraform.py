@@ -141,13 +141,6 @@ def test_bucket_deletes_temp_data_and_the_secret_has_no_value(tf):
     assert not re.search(r"AKIA[0-9A-Z]{16}|secret_data", all_text())
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not installed")
-def test_terraform_formatting():
-    proc = subprocess.run(["terraform", "fmt", "-check", "-diff", str(TF)], capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
 def tool_path(tmp_path: Path, drop: set[str]) -> str:
     """A PATH with the basic tools the scripts use, minus ``drop``."""
     bin_dir = tmp_path / "bin"
