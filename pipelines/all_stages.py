@@ -193,14 +193,13 @@ def train_tokenizer(refined_dir: str, cfg: Mapping[str, Any]) -> tuple[str, dict
 
 # ---------------------------------------------------------------------------------------- run
 def resolve(args, cfg) -> tuple[str, list[str], Any]:
-    from pipelines.extract import source_settings
     from pipelines.sources import SourceSettings, resolve_snapshot
 
     if args.max_warcs is not None and args.max_warcs < 1:
         raise CliError(f"--max-warcs must be at least 1, got {args.max_warcs}")
     if args.s3_endpoint_url:
         cfg["sources"]["s3_endpoint_url"] = args.s3_endpoint_url
-    settings = SourceSettings.from_dict(source_settings(cfg))
+    settings = SourceSettings.from_dict(cfg["sources"])
     snapshot_id, warcs = resolve_snapshot(args.snapshot, args.source, settings, max_warcs=args.max_warcs,
                                           seed=cfg["sources"]["sample_seed"])
     return snapshot_id, warcs, settings

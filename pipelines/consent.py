@@ -82,7 +82,7 @@ def robots_pairs_from_file(path: str, settings: SourceSettings, *, server_error:
                                     "robots.txt record without a usable WARC-Target-URI")
                 continue
             if _wants_body(item) and item.body is None:
-                decode_error = item.header("X-Pipeline-Decode-Error")
+                decode_error = item.decode_error
                 reason = "undecodable_body" if decode_error else "robots_too_large"
                 yield "dead", _dead(path, item.offset, item.record_id, item.target_uri, reason,
                                     decode_error or f"body over {read_limit} bytes not read")

@@ -266,18 +266,7 @@ def summarize(header: Mapping[str, Any], stats: Mapping[str, int]) -> dict:
     }
 
 
-def prepare_output(output: str) -> None:
-    """Delete this stage's files from an earlier run so no stale shard survives."""
-    from apache_beam.io.filesystems import FileSystems
-
-    stale = []
-    for pattern in ("part-*.parquet", "removed/part-*.parquet", "rejected/part-*.parquet", "summary.json"):
-        try:
-            stale += [m.path for m in FileSystems.match([outputs.join(output, pattern)])[0].metadata_list]
-        except Exception:
-            continue
-    if stale:
-        FileSystems.delete(stale)
+STAGE_OUTPUTS = ("part-*.parquet", "removed/part-*.parquet", "rejected/part-*.parquet", "summary.json")
 
 
 def build(pipeline, files: list[str], output: str, cfg: Mapping[str, Any], input_schema: pa.Schema,
@@ -310,6 +299,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output folder (local, gs://, s3://)")
     parser.add_argument("--shards", type=int, default=None, help="kept-document output files "
                         "(default: dedup.output.shards in the config)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs of an earlier run in --output (else refuse)")
 
 
 def run(args: argparse.Namespace, beam_args: list[str], *, workers: int | None = None) -> dict:
@@ -326,7 +317,7 @@ def run(args: argparse.Namespace, beam_args: list[str], *, workers: int | None =
     Deduplicate(cfg)  # validate the config before starting workers
     header = {"stage": "dedup", "input": args.input, "output": args.output, "input_files": len(files),
               "config": cfg["dedup"]}
-    prepare_output(args.output)
+    outputs.prepare_output(args.output, STAGE_OUTPUTS, getattr(args, "overwrite", False))
     pipeline = new_pipeline(beam_args, workers=workers)
     build(pipeline, files, args.output, cfg, schema, header)
     pipeline.run().wait_until_finish()

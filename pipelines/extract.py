@@ -125,10 +125,8 @@ class ExtractFileFn(beam.DoFn):
         logging.getLogger("warcio").setLevel(logging.ERROR)  # "Replacing spaces in URI" noise
         self.progress = progress_logger()
         self.extractor = Extractor(self.cfg["trafilatura"], self.cfg["timeout_s"])
-        try:
-            from filters.consent import extract_meta_consent
-        except ImportError:  # consent filters not part of this build
-            extract_meta_consent = None
+        from filters.consent import extract_meta_consent
+
         self.meta_consent = extract_meta_consent
         if self.signal_cfg is not None:
             from filters.signals import SignalComputer
@@ -284,7 +282,7 @@ def build(pipeline, paths: list[str], output: str, cfg: Mapping[str, Any], meta:
     work = [(path, split, splits) for path in paths for split in range(splits)]
     signal_cfg = cfg if cfg["extract"]["compute_signals"] else None
     docs, dead, outcomes, stats = (pipeline | "Inputs" >> beam.Create(work)
-                                   | "Extract" >> Extract(cfg["extract"], source_settings(cfg), signal_cfg))
+                                   | "Extract" >> Extract(cfg["extract"], cfg["sources"], signal_cfg))
     doc_files = (docs | "GroupDocs" >> beam.GroupByKey()
                  | "WriteDocs" >> beam.ParDo(WriteDocsFn(output, output_schema(cfg))))
     dead_files = (dead | "GroupDead" >> beam.GroupByKey()
@@ -317,17 +315,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace outputs of an earlier run in --output (else refuse)")
 
 
-def source_settings(cfg: Mapping[str, Any]) -> dict:
-    """The ``sources`` config section (its keys are SourceSettings fields)."""
-    return dict(cfg["sources"])
-
-
 def resolve_inputs(args, cfg) -> tuple[list[str], dict]:
     from pipelines.sources import SourceSettings, expand_inputs, resolve_snapshot
 
     if args.s3_endpoint_url:
         cfg["sources"]["s3_endpoint_url"] = args.s3_endpoint_url
-    settings = SourceSettings.from_dict(source_settings(cfg))
+    settings = SourceSettings.from_dict(cfg["sources"])
     if args.snapshot:
         if args.max_warcs is not None and args.max_warcs < 1:
             raise CliError(f"--max-warcs must be at least 1, got {args.max_warcs}")

@@ -87,7 +87,7 @@ def header_outcome(record: RawRecord, cfg: Mapping[str, Any]) -> Outcome | None:
     if reason is not None:
         return Outcome(DROPPED, reason)
     if record.body is None:
-        decode_error = record.header("X-Pipeline-Decode-Error")
+        decode_error = record.decode_error
         if decode_error:
             return Outcome(DEAD, "bad_content_encoding",
                            dead=dead_letter(record, "read", "bad_content_encoding", decode_error))

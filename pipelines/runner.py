@@ -27,32 +27,36 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _flag_value(args: Sequence[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+# SDK worker processes log every gRPC channel at INFO; keep warnings and our own lines.
+WORKER_LOG_LEVELS = ('{"pipelines": "INFO", "warcio": "ERROR", "__main__": "ERROR", '
+                     '"apache_beam.options.pipeline_options": "ERROR"}')
+
+
 def make_options(beam_args: Sequence[str], *, workers: int | None = None) -> PipelineOptions:
     """PipelineOptions for ``beam_args``; the local default runner when none is named."""
     args = list(beam_args)
-    if not _has_flag(args, "--runner"):
+    runner = _flag_value(args, "--runner")
+    if runner is None:
+        runner = LOCAL_RUNNER
         args.append(f"--runner={LOCAL_RUNNER}")
+    if runner.lower() == LOCAL_RUNNER:
+        defaults = {"--direct_running_mode": "multi_processing",
+                    "--direct_num_workers": str(workers or default_workers()),
+                    "--default_sdk_harness_log_level": "WARNING",
+                    "--sdk_harness_log_level_overrides": WORKER_LOG_LEVELS}
+        args += [f"{flag}={value}" for flag, value in defaults.items() if not _has_flag(args, flag)]
     options = PipelineOptions(args)
-    std = options.view_as(StandardOptions)
-    if (std.runner or "").lower() == LOCAL_RUNNER:
-        direct = options.view_as(DirectOptions)
-        if not _has_flag(args, "--direct_running_mode"):
-            direct.direct_running_mode = "multi_processing"
-        if not _has_flag(args, "--direct_num_workers"):
-            direct.direct_num_workers = workers or default_workers()
-        if workers is not None:
-            direct.direct_num_workers = workers
-        extra = []
-        if not _has_flag(args, "--default_sdk_harness_log_level"):
-            extra.append("--default_sdk_harness_log_level=WARNING")
-        if not _has_flag(args, "--sdk_harness_log_level_overrides"):
-            extra.append('--sdk_harness_log_level_overrides={"pipelines": "INFO", "warcio": "ERROR", '
-                         '"__main__": "ERROR", "apache_beam.options.pipeline_options": "ERROR"}')
-        if extra:
-            mode, num = direct.direct_running_mode, direct.direct_num_workers
-            options = PipelineOptions(args + extra)
-            direct = options.view_as(DirectOptions)
-            direct.direct_running_mode, direct.direct_num_workers = mode, num
+    if runner.lower() == LOCAL_RUNNER and workers is not None:
+        options.view_as(DirectOptions).direct_num_workers = workers
     return options
 
 

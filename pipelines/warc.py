@@ -53,6 +53,7 @@ class RawRecord:
     http_status: int | None = None
     http_headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes | None = None               # HTTP payload, transfer/content-encoding removed
+    decode_error: str | None = None         # why ``body`` is None although it was read
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -102,6 +103,25 @@ def parse_warc_date(value: str | None) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
+def _decompress(data: bytes, encoding: str) -> bytes:
+    """Strict Content-Encoding decoding (warcio's readers fall back to the raw bytes on error)."""
+    if encoding in ("gzip", "x-gzip"):
+        if data[:2] != b"\x1f\x8b":
+            # Common Crawl stores most payloads already decoded but some crawlers keep the
+            # header: a "gzip" body that is not gzip at all is taken as-is rather than lost.
+            return data
+        out = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        # Servers send either zlib-wrapped or raw deflate under this name.
+        out = zlib.decompressobj(zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS)
+    else:  # br: warcio's brotli reader raises on bad data
+        return BufferedReader(io.BytesIO(data), decomp_type=encoding).read()
+    body = out.decompress(data) + out.flush()
+    if not out.eof:
+        raise zlib.error("compressed stream ends early")
+    return body
+
+
 def decode_body(raw: bytes, http_headers: list[tuple[str, str]]) -> bytes:
     """Undo Transfer-Encoding: chunked and Content-Encoding (gzip/deflate/br) on an HTTP body."""
     headers = {k.lower(): v for k, v in http_headers}
@@ -111,19 +131,10 @@ def decode_body(raw: bytes, http_headers: list[tuple[str, str]]) -> bytes:
     if encoding and encoding not in BufferedReader.get_supported_decompressors():
         raise RecordDecodeError(f"unsupported Content-Encoding {encoding!r}")
     chunked = (headers.get("transfer-encoding") or "").strip().lower() == "chunked"
-    if not chunked and not encoding:
-        return raw
     try:
-        if chunked:
-            reader = ChunkedDataReader(io.BytesIO(raw), raise_exceptions=True, decomp_type=encoding)
-        else:
-            reader = BufferedReader(io.BytesIO(raw), decomp_type=encoding)
-        return reader.read()
-    except Exception as exc:  # warcio raises ChunkedDataException, zlib.error, brotli errors
-        if encoding and not chunked and raw[:2] != b"\x1f\x8b" and encoding in ("gzip", "x-gzip"):
-            # Common Crawl stores most payloads already decoded but some crawlers keep the
-            # header: a "gzip" body that is not gzip is taken as-is rather than lost.
-            return raw
+        body = ChunkedDataReader(io.BytesIO(raw), raise_exceptions=True).read() if chunked else raw
+        return _decompress(body, encoding) if encoding else body
+    except Exception as exc:  # ChunkedDataException, zlib.error, brotli errors
         raise RecordDecodeError(f"cannot decode body ({'chunked ' if chunked else ''}{encoding or ''}): "
                                 f"{exc!s:.200}") from exc
 
@@ -294,8 +305,7 @@ def _frame(rec, warc_file: str, offset: int, want_body: Wanted, max_body_bytes: 
             try:
                 record.body = decode_body(raw, record.http_headers)
             except RecordDecodeError as exc:
-                record.body = None
-                record.http_headers.append(("X-Pipeline-Decode-Error", str(exc)))
+                record.decode_error = str(exc)
     return record
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from pipelines import all_stages, completion, template_main
 from pipelines.cli import build_parser, check_beam_args
 from pipelines.sources.snapshot import SNAPSHOT_ID
+from tests.script_tools import stub_tool, tool_path
 
 REPO = Path(__file__).resolve().parent.parent
 DATAFLOW = REPO / "infra" / "dataflow"
@@ -190,7 +190,7 @@ def test_dataflow_dry_run_builds_every_stage_graph_from_the_template_parameters(
 
     from pipelines import extract, refine, tokenize
     from pipelines.config import load_config
-    from tokenization.tokenizer import train_bpe, tokenizer_json, vocab_size
+    from tokenization.tokenizer import tokenizer_json, train_bpe, vocab_size
 
     cfg = load_config()
     snapshot = "CC-MAIN-2024-22"
@@ -231,25 +231,6 @@ def test_dataflow_dry_run_builds_every_stage_graph_from_the_template_parameters(
 
 
 # ---------------------------------------------------------------------------------------- scripts
-def tool_path(tmp_path: Path, drop: set[str]) -> str:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    for tool in ("bash", "sed", "git", "mktemp", "cp", "find", "date", "tr", "dirname", "rm", "cat", "mkdir",
-                 "env", "printf", "gcloud", "terraform"):
-        found = shutil.which(tool)
-        if found and tool not in drop and not (bin_dir / tool).exists():
-            (bin_dir / tool).symlink_to(found)
-    return str(bin_dir)
-
-
-def fake_gcloud(tmp_path: Path) -> None:
-    path = tmp_path / "bin" / "gcloud"
-    if path.exists() or path.is_symlink():
-        path.unlink()
-    path.write_text("#!/bin/bash\nprintf '%s\\n' \"$*\" >> \"$FAKE_LOG\"\n")
-    path.chmod(0o755)
-
-
 def run(cmd, env, tmp_path):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=REPO,
                           env={"HOME": str(tmp_path), **env})
@@ -262,7 +243,7 @@ def test_template_build_names_what_is_missing_then_builds_and_publishes(tmp_path
     assert proc.returncode == 2 and "PROJECT" in proc.stderr and "BUCKET" in proc.stderr
     proc = run(script, {"PATH": path, "PROJECT": "p", "REGION": "us-central1", "BUCKET": "b"}, tmp_path)
     assert proc.returncode == 2 and "gcloud not found" in proc.stderr
-    fake_gcloud(tmp_path)
+    stub_tool(tmp_path, "gcloud")
     log = tmp_path / "gcloud.log"
     proc = run(script, {"PATH": path, "PROJECT": "p", "REGION": "us-central1", "BUCKET": "corpus-b", "TAG": "t1",
                         "FAKE_LOG": str(log)}, tmp_path)
@@ -281,7 +262,7 @@ def test_dataflow_run_names_missing_variables_and_passes_the_template_parameters
     path = tool_path(tmp_path, {"gcloud"})
     proc = run(script, {"PATH": path, "PROJECT": "p", "REGION": "r", "BUCKET": "b"}, tmp_path)
     assert proc.returncode == 2 and "SNAPSHOT" in proc.stderr
-    fake_gcloud(tmp_path)
+    stub_tool(tmp_path, "gcloud")
     log = tmp_path / "gcloud.log"
     proc = run(script, {"PATH": path, "SNAPSHOT": "CC-MAIN-2024-22", "PROJECT": "p", "REGION": "us-central1",
                         "BUCKET": "corpus-b", "MAX_WARCS": "10", "FLEXRS": "1", "FAKE_LOG": str(log)}, tmp_path)

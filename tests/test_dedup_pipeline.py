@@ -117,7 +117,8 @@ def write_input(folder: Path):
 
 
 def run_stage(inp: Path, out: Path, workers: int, config: Path | None = None):
-    args = argparse.Namespace(input=str(inp), output=str(out), config=str(config) if config else None, shards=3)
+    args = argparse.Namespace(input=str(inp), output=str(out), config=str(config) if config else None, shards=3,
+                              overwrite=True)
     return dedup.run(args, [], workers=workers)
 
 
@@ -257,3 +258,11 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     pq.write_table(pa.table({"url": ["x"], "text": ["y"]}), tmp_path / "in" / "x.parquet")
     assert cli_main(["dedup", "--config", str(bad), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o")]) == 2
     assert "dedup.minhash.verify" in capsys.readouterr().err
+
+
+def test_existing_output_needs_overwrite(tmp_path, capsys):
+    write_input(tmp_path / "in")
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "summary.json").write_text("{}")
+    assert cli_main(["dedup", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o")]) == 2
+    assert "--overwrite" in capsys.readouterr().err

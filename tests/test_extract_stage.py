@@ -120,8 +120,6 @@ def test_bad_files_are_dead_lettered_and_counted(tmp_path):
     assert all(d["warc_file"] and d["stage"] and d["reason"] and d["warc_offset"] is not None for d in dead)
     assert any(d["warc_file"].endswith("example-wrong-chunks.warc.gz") and d["reason"] == "malformed_record"
                for d in dead)
-    kept_urls = {r["url"] for r in docs_of(out)}
-    assert kept_urls == set() or all(u.startswith("http") for u in kept_urls)
     assert summary["dropped_by_reason"].get("record_type:request", 0) > 0
 
 

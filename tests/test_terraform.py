@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import hcl2
 import pytest
+
+from tests.script_tools import stub_tool, tool_path
 
 REPO = Path(__file__).resolve().parent.parent
 TF = REPO / "infra" / "terraform"
@@ -141,26 +142,6 @@ def test_bucket_deletes_temp_data_and_the_secret_has_no_value(tf):
     assert not re.search(r"AKIA[0-9A-Z]{16}|secret_data", all_text())
 
 
-def tool_path(tmp_path: Path, drop: set[str]) -> str:
-    """A PATH with the basic tools the scripts use, minus ``drop``."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    for tool in ("bash", "sed", "git", "mktemp", "cp", "find", "date", "tr", "dirname", "rm", "cat", "mkdir",
-                 "env", "printf", "gcloud", "terraform"):
-        found = shutil.which(tool)
-        if found and tool not in drop and not (bin_dir / tool).exists():
-            (bin_dir / tool).symlink_to(found)
-    return str(bin_dir)
-
-
-def fake_tool(tmp_path: Path, name: str) -> None:
-    path = tmp_path / "bin" / name
-    if path.exists() or path.is_symlink():
-        path.unlink()
-    path.write_text("#!/bin/bash\necho \"$0 $*\" >> \"${FAKE_LOG:-/dev/null}\"\n")
-    path.chmod(0o755)
-
-
 def run_script(args, env, tmp_path):
     base = {"PATH": env.pop("PATH"), "HOME": str(tmp_path)}
     return subprocess.run(["bash", str(REPO / "scripts" / "dataflow.sh"), *args], capture_output=True, text=True,
@@ -173,8 +154,8 @@ def test_make_schedule_checks_variables_and_terraform_then_plans(tmp_path):
     assert proc.returncode == 2 and "BUCKET" in proc.stderr and "PROJECT" not in proc.stderr.split("e.g.")[0]
     proc = run_script(["schedule"], {"PATH": path, "PROJECT": "p", "REGION": "r", "BUCKET": "b"}, tmp_path)
     assert proc.returncode == 2 and "terraform not found" in proc.stderr
-    fake_tool(tmp_path, "terraform")
-    fake_tool(tmp_path, "gcloud")
+    stub_tool(tmp_path, "terraform", log_own_path=True)
+    stub_tool(tmp_path, "gcloud", log_own_path=True)
     log = tmp_path / "calls.log"
     proc = run_script(["schedule"], {"PATH": path, "PROJECT": "p", "REGION": "us-central1", "BUCKET": "b",
                                      "FLEXRS": "1", "FAKE_LOG": str(log)}, tmp_path)

@@ -48,12 +48,11 @@ def test_common_crawl_extract_is_read_exactly():
         assert base64.b32encode(hashlib.sha1(rec.body).digest()).decode() == expected
         assert rec.http_status == 200
         assert rec.fetch_datetime().year == 2024
-    # Offsets point at real gzip members: re-reading from an offset yields that record first.
+    # Offsets point at real gzip members: reading from an offset yields that record first.
+    assert records[0].offset == 0
     for rec in records:
-        first = next(iter_records(local_opener(str(path)), str(path)))
-        again = next(ArchiveIterator(_at(path, rec.offset)))
-        assert again.rec_headers.get_header("WARC-Record-ID") == rec.record_id
-        assert first.offset == 0
+        with _at(path, rec.offset) as fh:
+            assert next(ArchiveIterator(fh)).rec_headers.get_header("WARC-Record-ID") == rec.record_id
 
 
 def _at(path: Path, offset: int):
@@ -250,3 +249,31 @@ def test_a_source_that_dies_mid_file_keeps_earlier_records():
     assert [r.record_id for r in records] == [r.record_id for r in everything[:len(records)]]
     assert records and records[-1].offset < cut <= everything[len(records)].offset + 200_000
     assert errors[0].offset >= records[-1].offset
+
+
+def test_a_body_that_cannot_be_decoded_is_a_dead_letter_not_a_broken_file(tmp_path):
+    """A gzip Content-Encoding whose data is corrupt: that record is dead-lettered, the next is read."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from pipelines.config import load_config
+    from pipelines.records import DEAD, header_outcome
+
+    good = gzip.compress(b"<html><body><p>fine</p></body></html>", mtime=0)
+    broken = good[:10] + b"\x00" * 20 + good[30:]
+    path = tmp_path / "enc.warc.gz"
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for name, body in (("broken", broken), ("good", good)):
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
+                                       protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(f"https://example.org/{name}", "response",
+                                                          payload=io.BytesIO(body), http_headers=headers))
+    records, errors = read_all(path, want=lambda r: r.rec_type == "response")
+    assert not errors
+    broken_rec, good_rec = records
+    assert broken_rec.body is None and "gzip" in broken_rec.decode_error
+    assert good_rec.decode_error is None and b"fine" in good_rec.body
+    outcome = header_outcome(broken_rec, load_config()["extract"])
+    assert outcome.status == DEAD and outcome.reason == "bad_content_encoding"
+    assert outcome.dead["url"] == "https://example.org/broken"
