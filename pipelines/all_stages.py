@@ -1,33 +1,43 @@
-"""``python -m pipelines all``: extract -> refine -> tokenize for one Common Crawl snapshot.
+"""``python -m pipelines all``: extract -> refine -> tokenize for one Common Crawl snapshot, as ONE job.
 
-This is what the Dataflow Flex Template and the monthly schedule run.  It resolves ``latest``
-once, up front, so every stage (and the completion manifest) agrees on one snapshot id; it stops
-early when ``OUTPUT/<snapshot>/_COMPLETE.json`` already names the same config hash; otherwise it
-removes any old manifest, runs each stage's own ``run`` (on whatever runner the Beam options
-name: one Dataflow job per stage) into ``OUTPUT/<snapshot>/{extracted,refined,shards}`` with
-overwrite, and writes the manifest only after every stage has succeeded.  A run that dies half-way
-leaves no manifest, so the next scheduled run simply redoes the snapshot.
+This is what the Dataflow Flex Template and the monthly schedule run.  The launcher side (this
+process) resolves ``latest`` once, so every stage and the completion manifest agree on one
+snapshot id; it stops early when ``OUTPUT/<snapshot>/_COMPLETE.json`` already names the same
+config hash; otherwise it removes any old manifest and the old outputs of the stages it will run,
+then builds a single Beam graph::
+
+    WARC list --> Extract/... --> OUTPUT/<snapshot>/extracted/  (document paths flow on)
+              --> Refine/...  --> OUTPUT/<snapshot>/refined/    (kept-file paths flow on)
+              --> [TrainTokenizer/... --> OUTPUT/<snapshot>/tokenizer.json]
+              --> Tokenize/... --> OUTPUT/<snapshot>/shards/
+    every stage's summary --> WriteCompletion --> OUTPUT/<snapshot>/_COMPLETE.json (last)
+
+Stages hand each other the paths of the files they have written, so a stage reads its input only
+after it exists, without listing directories between jobs.  On Dataflow that is one job (what a
+Flex Template launch creates); in template mode (``--template_location``, set by the Flex
+launcher) this process only writes the job description.  A job that dies half-way never reaches
+WriteCompletion, so no manifest exists and the next scheduled run redoes the snapshot.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
-import heapq
-import importlib
 import logging
 import os
 import tempfile
 import time
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
+
+import apache_beam as beam
 
 from pipelines import completion, outputs
 from pipelines.cli import CliError
 
 log = logging.getLogger("pipelines.all")
 
-STAGE_MODULES = {"extract": "pipelines.extract", "refine": "pipelines.refine", "tokenize": "pipelines.tokenize"}
 TRAIN = "train"
 TOKENIZER_NAME = "tokenizer.json"
+DRY_RUN = "dry run"
 
 
 # ---------------------------------------------------------------------------------------- CLI
@@ -75,122 +85,6 @@ def localize(location: str, data: bytes, workdir: str, name: str) -> str:
     return path
 
 
-def stage_namespace(stage: str, argv: Sequence[str]) -> argparse.Namespace:
-    """The stage's arguments exactly as its own ``add_arguments`` parses them (defaults included)."""
-    module = importlib.import_module(STAGE_MODULES[stage])
-    parser = argparse.ArgumentParser(prog=f"pipelines {stage}", allow_abbrev=False)
-    parser.add_argument("--config")
-    module.add_arguments(parser)
-    try:
-        return parser.parse_args(list(argv))
-    except SystemExit:
-        raise CliError(f"internal: bad arguments for the {stage} stage: {' '.join(argv)}") from None
-
-
-def stage_argv(stage: str, *, snapshot: str, output: str, snapshot_root: str, config: str | None,
-               max_warcs: int | None, source: str, s3_endpoint_url: str | None,
-               tokenizer_path: str | None) -> list[str]:
-    """Command line of one stage inside ``OUTPUT/<snapshot>/``; always ``--overwrite`` so a rerun
-    after a failure replaces partial outputs."""
-    dirs = {s: outputs.join(snapshot_root, d) for s, d in completion.STAGE_DIRS.items()}
-    argv = ["--config", config] if config else []
-    if stage == "extract":
-        argv += ["--snapshot", snapshot, "--source", source, "--output", dirs["extract"]]
-        if max_warcs is not None:
-            argv += ["--max-warcs", str(max_warcs)]
-        if s3_endpoint_url:
-            argv += ["--s3-endpoint-url", s3_endpoint_url]
-    elif stage == "refine":
-        argv += ["--input", dirs["extract"], "--output", dirs["refine"]]
-    elif stage == "tokenize":
-        if not tokenizer_path:
-            raise CliError("--tokenizer is required when tokenize is among --stages")
-        argv += ["--input", dirs["refine"], "--tokenizer", tokenizer_path, "--output", dirs["tokenize"]]
-    else:  # pragma: no cover - parse_stages rejects it first
-        raise CliError(f"unknown stage {stage}")
-    return argv + ["--overwrite"]
-
-
-def stage_beam_args(beam_args: Sequence[str], stage: str) -> list[str]:
-    """Beam options for one stage: a given --job_name gets a ``-<stage>`` suffix, since each stage
-    is its own job (Dataflow job names must be unique among active jobs)."""
-    out = []
-    args = list(beam_args)
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a.startswith("--job_name="):
-            out.append(f"{a}-{stage}")
-        elif a == "--job_name" and i + 1 < len(args):
-            out += [a, f"{args[i + 1]}-{stage}"]
-            i += 1
-        else:
-            out.append(a)
-        i += 1
-    return out
-
-
-def refined_files(refined_dir: str) -> list[str]:
-    """Kept documents of refine (``part-*.parquet`` at the top level, not removed/)."""
-    from apache_beam.io.filesystems import FileSystems
-
-    found = FileSystems.match([outputs.join(refined_dir, "*.parquet")])[0].metadata_list
-    return sorted(m.path for m in found)
-
-
-def _sample_texts(files: Sequence[str], sample_docs: int | None, seed: int) -> Iterator[str]:
-    """Texts of the ``sample_docs`` kept documents with the smallest seeded hash (two passes, so
-    memory holds only small (hash, file, row) tuples)."""
-    import pyarrow.fs as pafs
-
-    from tokenization.shards import doc_hash
-    from tokenization.tokenizer import iter_parquet_docs
-
-    def fs_path(path: str):
-        if "://" in path:
-            return pafs.FileSystem.from_uri(path)
-        return pafs.LocalFileSystem(), path
-
-    opened = [fs_path(p) for p in files]
-    if sample_docs is None:
-        for fs, path in opened:
-            for _, _, text in iter_parquet_docs(fs, path):
-                yield text
-        return
-    chosen = heapq.nsmallest(sample_docs, ((doc_hash(seed, doc_id), fi, row)
-                                           for fi, (fs, path) in enumerate(opened)
-                                           for row, doc_id, _ in iter_parquet_docs(fs, path)))
-    wanted: dict[int, set[int]] = {}
-    for _, fi, row in chosen:
-        wanted.setdefault(fi, set()).add(row)
-    for fi in sorted(wanted):
-        fs, path = opened[fi]
-        for row, _, text in iter_parquet_docs(fs, path):
-            if row in wanted[fi]:
-                yield text
-
-
-def train_tokenizer(refined_dir: str, cfg: Mapping[str, Any]) -> tuple[str, dict]:
-    """BPE trained on the refined (kept) documents with config tokenize.train; (json, info)."""
-    from tokenization.tokenizer import train_bpe
-
-    t = cfg["tokenize"]["train"]
-    files = refined_files(refined_dir)
-    if not files:
-        raise FileNotFoundError(f"--tokenizer train: no refined documents in {refined_dir}")
-    counted = {"documents": 0}
-
-    def texts():
-        for text in _sample_texts(files, t["sample_docs"], cfg["tokenize"]["seed"]):
-            counted["documents"] += 1
-            yield text
-
-    tok = train_bpe(texts(), t["vocab_size"], min_frequency=t["min_frequency"])
-    if counted["documents"] == 0:
-        raise ValueError(f"--tokenizer train: the refined documents in {refined_dir} have no text")
-    return tok.to_str(pretty=True), {"vocab_size": tok.get_vocab_size(), "documents": counted["documents"]}
-
-
 # ---------------------------------------------------------------------------------------- run
 def resolve(args, cfg) -> tuple[str, list[str], Any]:
     from pipelines.sources import SourceSettings, resolve_snapshot
@@ -205,16 +99,165 @@ def resolve(args, cfg) -> tuple[str, list[str], Any]:
     return snapshot_id, warcs, settings
 
 
+# ---------------------------------------------------------------------------------------- graph
+class Stage(beam.PTransform):
+    """Runs a stage's ``build(pipeline, ...)`` under one label, so the stages' own step names
+    (Inputs, WriteSummary, ...) stay unique inside the single job."""
+
+    def __init__(self, build_fn):
+        super().__init__()
+        self.build_fn = build_fn
+
+    def expand(self, pbegin):
+        return self.build_fn(pbegin)
+
+
+class WriteCompletionFn(beam.DoFn):
+    """Writes ``_COMPLETE.json`` once every stage's summary exists, i.e. after all their outputs."""
+
+    def __init__(self, output: str, snapshot: str, config_hash: str, warcs: Sequence[str],
+                 stages: Sequence[str], params: Mapping[str, Any]):
+        self.output = output
+        self.snapshot = snapshot
+        self.config_hash = config_hash
+        self.warcs = list(warcs)
+        self.stages = list(stages)
+        self.params = dict(params)
+
+    def process(self, _, extract=None, refine=None, tokenize=None):
+        summaries = {name: s for name, s in (("extract", extract), ("refine", refine), ("tokenize", tokenize))
+                     if name in self.stages}
+        root = completion.snapshot_dir(self.output, self.snapshot)
+        manifest = completion.build_manifest(
+            snapshot=self.snapshot, config_hash=self.config_hash, input_warcs=self.warcs, stages=self.stages,
+            stage_summaries=summaries, files=completion.list_output_files(root), params=self.params)
+        completion.write_completion(self.output, self.snapshot, manifest)
+        yield manifest
+
+
+class Plan:
+    """Everything the launcher decided before building the graph."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def build_all(pipeline, plan: Plan):
+    """The single job: the planned stages chained by the paths they write, then the manifest."""
+    from pipelines import extract, refine, tokenize
+
+    cfg, dirs = plan.cfg, plan.dirs
+    summaries = {}
+    upstream = None  # PCollection of the files the previous stage wrote
+    if "extract" in plan.stages:
+        out = pipeline | "Extract" >> Stage(lambda p: extract.build(
+            p, plan.warcs, dirs["extract"], cfg, plan.extract_meta, plan.splits))
+        summaries["extract"], upstream = out["summary"], out["documents"]
+    if "refine" in plan.stages:
+        inputs = upstream if upstream is not None else plan.first_inputs
+        out = pipeline | "Refine" >> Stage(lambda p: refine.build(
+            p, inputs, dirs["refine"], cfg, refine.summary_meta(cfg, dirs["extract"], None)))
+        summaries["refine"], upstream = out["summary"], out["kept"]
+    if "tokenize" in plan.stages:
+        inputs = upstream if upstream is not None else (pipeline | "TokenizeInputs" >> beam.Create(plan.first_inputs))
+        tokenizer = plan.tokenizer_json
+        if tokenizer is None:
+            from pipelines.train_tokenizer import TrainTokenizer
+
+            tokenizer = inputs | "TrainTokenizer" >> TrainTokenizer(
+                cfg["tokenize"], outputs.join(plan.root, TOKENIZER_NAME), dirs["refine"])
+        s = plan.tokenize_settings
+        out = pipeline | "Tokenize" >> Stage(lambda p: tokenize.build(
+            p, inputs, dirs["tokenize"], s, tokenizer, plan.vocab_size, plan.tokenizer_source,
+            tokenize.stage_manifest_config(s, cfg, dirs["refine"])))
+        summaries["tokenize"] = out["summary"]
+    return (pipeline
+            | "CompletionTrigger" >> beam.Create([None])
+            | "WriteCompletion" >> beam.ParDo(
+                WriteCompletionFn(plan.output, plan.snapshot, plan.config_hash, plan.warcs, plan.stages,
+                                  plan.params),
+                **{name: beam.pvalue.AsSingleton(pc) for name, pc in summaries.items()}))
+
+
+def build_noop(pipeline, snapshot: str, manifest_at: str):
+    """A template launch must produce a job; when the snapshot is already done it is this one step
+    (one worker for a minute or two) that only logs why nothing else runs."""
+    note = f"{snapshot} is already complete with this config ({manifest_at}); nothing to do"
+    return (pipeline | "AlreadyComplete" >> beam.Create([note])
+            | "Log" >> beam.Map(lambda text: log.warning("%s", text) or text))
+
+
+# ---------------------------------------------------------------------------------------- run
+def describe_only(options) -> str | None:
+    """How this run only describes the job instead of running it: the template file the Flex
+    launcher asked for (``--template_location``), ``"dry run"`` (``--dry_run``), or None."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, TestOptions
+
+    template = options.view_as(GoogleCloudOptions).template_location
+    if template:
+        return template
+    return DRY_RUN if options.view_as(TestOptions).dry_run else None
+
+
+def load_tokenizer(args, cfg, settings, workdir: str) -> tuple[str | None, int, str, dict]:
+    """(tokenizer JSON or None when trained in the job, vocab size fixing the dtype, source name,
+    identity for the config hash)."""
+    import posixpath
+
+    from pipelines import tokenize
+    from tokenization.tokenizer import tokenizer_json, vocab_size
+
+    if args.tokenizer == TRAIN:
+        train = dict(cfg["tokenize"]["train"])
+        return None, int(train["vocab_size"]), TOKENIZER_NAME, {"train": train}
+    data = fetch_bytes(args.tokenizer, settings)
+    path = localize(args.tokenizer, data, workdir, "tokenizer-input.json")
+    s = tokenize.resolve_settings(argparse.Namespace(), cfg)
+    tok = tokenize.load_stage_tokenizer(path, s)
+    return tokenizer_json(tok), vocab_size(tok), posixpath.basename(args.tokenizer), \
+        {"sha256": hashlib.sha256(data).hexdigest()}
+
+
+def clear_stage_outputs(dirs: Mapping[str, str], stages: Sequence[str], root: str, training: bool) -> None:
+    """A rerun replaces everything the planned stages write (a failed run may have left part of it)."""
+    from pipelines import extract, refine, tokenize
+
+    if "extract" in stages:
+        outputs.prepare_output(dirs["extract"], extract.STAGE_OUTPUTS, overwrite=True)
+    if "refine" in stages:
+        outputs.prepare_output(dirs["refine"], refine.STAGE_OUTPUTS, overwrite=True)
+    if "tokenize" in stages:
+        tokenize.prepare_output(dirs["tokenize"], overwrite=True)
+        if training:
+            outputs.prepare_output(root, [TOKENIZER_NAME], overwrite=True)
+
+
+def first_inputs(stages: Sequence[str], dirs: Mapping[str, str]) -> list[str]:
+    """Input files of a run that starts after extract: what the earlier stage left in OUTPUT."""
+    from pipelines import refine, tokenize
+
+    if stages[0] == "refine":
+        return refine.resolve_inputs(dirs["extract"])
+    if stages[0] == "tokenize":
+        return tokenize.list_inputs(dirs["refine"])
+    return []
+
+
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import DirectOptions
 
-    from pipelines.config import load_config
-    from pipelines.runner import make_options
+    from pipelines import extract, refine, tokenize
+    from pipelines.config import config_hash, load_config
+    from pipelines.runner import is_local, make_options, new_pipeline
     from pipelines.sources import SourceSettings
 
-    # The manifest check and stage set-up touch OUTPUT before any pipeline exists; Beam's S3
+    options = make_options(beam_args)
+    # The manifest check and output clean-up touch OUTPUT before any pipeline exists; Beam's S3
     # filesystem needs the pipeline options (--s3_endpoint_url, keys) to open a client at all.
-    FileSystems.set_options(make_options(beam_args))
+    FileSystems.set_options(options)
+    local = is_local(options)
+    described = describe_only(options)
     stages = completion.parse_stages(args.stages)
     if "tokenize" in stages and not args.tokenizer:
         raise CliError("--tokenizer is required when tokenize is among --stages (a file, a URL, or 'train')")
@@ -224,55 +267,69 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
         if args.config:
             config_path = localize(args.config, fetch_bytes(args.config, bootstrap), workdir, "config.yaml")
         cfg = load_config(config_path)
+        if "refine" in stages:
+            refine.validate(cfg)
         snapshot_id, warcs, settings = resolve(args, cfg)
         if args.snapshot == "latest":
             print(f"all: 'latest' is {snapshot_id}")
-
-        tokenizer_path, tokenizer_id = None, None
+        tok_json, vsize, tok_source, tokenizer_id = None, 0, "", None
         if "tokenize" in stages:
-            if args.tokenizer == TRAIN:
-                tokenizer_id = {"train": dict(cfg["tokenize"]["train"])}
-            else:
-                data = fetch_bytes(args.tokenizer, settings)
-                tokenizer_id = {"sha256": hashlib.sha256(data).hexdigest()}
-                tokenizer_path = localize(args.tokenizer, data, workdir, "tokenizer-input.json")
+            tok_json, vsize, tok_source, tokenizer_id = load_tokenizer(args, cfg, settings, workdir)
+            tokenize_settings = tokenize.resolve_settings(argparse.Namespace(), cfg)
+        else:
+            tokenize_settings = None
 
-        params = {"max_warcs": args.max_warcs, "source": args.source, "stages": stages, "tokenizer": tokenizer_id}
-        chash = completion.run_config_hash(cfg, params)
-        root = completion.snapshot_dir(args.output, snapshot_id)
-        manifest_at = completion.manifest_path(args.output, snapshot_id)
-        if not args.force and completion.is_complete(args.output, snapshot_id, chash):
-            print(f"all: {snapshot_id} is already complete with this config ({manifest_at}); nothing to do")
-            manifest = completion.read_manifest(args.output, snapshot_id)
-            return {**manifest, "skipped": True}
+    params = {"max_warcs": args.max_warcs, "source": args.source, "stages": stages, "tokenizer": tokenizer_id}
+    chash = completion.run_config_hash(cfg, params)
+    root = completion.snapshot_dir(args.output, snapshot_id)
+    manifest_at = completion.manifest_path(args.output, snapshot_id)
+    if not args.force and completion.is_complete(args.output, snapshot_id, chash):
+        print(f"all: {snapshot_id} is already complete with this config ({manifest_at}); nothing to do")
+        manifest = completion.read_manifest(args.output, snapshot_id)
+        if described:
+            with new_pipeline(beam_args) as pipeline:
+                build_noop(pipeline, snapshot_id, manifest_at)
+        return {**manifest, "skipped": True}
+    dirs = {s: completion.stage_dir(args.output, snapshot_id, s) for s in completion.STAGE_ORDER}
+    if described != DRY_RUN:  # a dry run touches nothing
         if completion.clear_completion(args.output, snapshot_id):
             print(f"all: removed {manifest_at} (other config or --force); redoing {snapshot_id}")
+        clear_stage_outputs(dirs, stages, root, training=tok_json is None)
+    workers = options.view_as(DirectOptions).direct_num_workers if local else None
+    plan = Plan(
+        stages=stages, cfg=cfg, dirs=dirs, root=root, output=args.output, snapshot=snapshot_id, warcs=warcs,
+        config_hash=chash, params=params,
+        splits=extract.plan_splits(warcs, cfg["extract"]["splits_per_file"], workers),
+        extract_meta={"snapshot": snapshot_id, "source": args.source, "max_warcs": args.max_warcs,
+                      "stage": "extract", "input_files": len(warcs), "config_sha256": config_hash(cfg)},
+        first_inputs=first_inputs(stages, dirs), tokenizer_json=tok_json, vocab_size=vsize,
+        tokenizer_source=tok_source, tokenize_settings=tokenize_settings)
 
-        print(f"all: {snapshot_id}, {len(warcs)} WARC file(s) from {args.source}, stages {','.join(stages)} "
-              f"-> {root}")
-        summaries: dict[str, dict] = {}
-        started = time.monotonic()
-        for stage in stages:
-            if stage == "tokenize" and args.tokenizer == TRAIN:
-                refined = completion.stage_dir(args.output, snapshot_id, "refine")
-                tok_json, info = train_tokenizer(refined, cfg)
-                tokenizer_path = os.path.join(workdir, TOKENIZER_NAME)
-                with open(tokenizer_path, "w", encoding="utf-8") as fh:
-                    fh.write(tok_json)
-                outputs.write_bytes_atomic(outputs.join(root, TOKENIZER_NAME), tok_json.encode("utf-8"))
-                print(f"all: trained a BPE tokenizer (vocab {info['vocab_size']}) on {info['documents']} "
-                      f"refined documents -> {outputs.join(root, TOKENIZER_NAME)}")
-            argv = stage_argv(stage, snapshot=snapshot_id, output=args.output, snapshot_root=root,
-                              config=config_path, max_warcs=args.max_warcs, source=args.source,
-                              s3_endpoint_url=args.s3_endpoint_url, tokenizer_path=tokenizer_path)
-            print(f"\n==> {stage}")
-            module = importlib.import_module(STAGE_MODULES[stage])
-            summaries[stage] = module.run(stage_namespace(stage, argv), stage_beam_args(beam_args, stage))
-
-        manifest = completion.build_manifest(
-            snapshot=snapshot_id, config_hash=chash, input_warcs=warcs, stages=stages,
-            stage_summaries=summaries, files=completion.list_output_files(root), params=params)
-        completion.write_completion(args.output, snapshot_id, manifest)
+    where = "locally" if local else (f"described only ({described})" if described else "as one job")
+    print(f"all: {snapshot_id}, {len(warcs)} WARC file(s) from {args.source}, stages {','.join(stages)} "
+          f"-> {root}, {where}")
+    started = time.monotonic()
+    with new_pipeline(beam_args) as pipeline:
+        build_all(pipeline, plan)
+    if described:
+        print(f"all: job described ({described}), nothing run here; the job writes {manifest_at} when it "
+              "succeeds")
+        return {"snapshot": snapshot_id, "config_hash": chash, "described": described}
+    manifest = completion.read_manifest(args.output, snapshot_id)
+    if manifest is None:
+        raise RuntimeError(f"the job finished but wrote no {manifest_at}")
+    print_stage_summaries(stages, dirs, time.monotonic() - started)
     print(f"\nall: {snapshot_id} done in {time.monotonic() - started:.1f}s; {len(manifest['files'])} files under "
           f"{root}; completion manifest {manifest_at}")
     return manifest
+
+
+def print_stage_summaries(stages: Sequence[str], dirs: Mapping[str, str], seconds: float) -> None:
+    import importlib
+
+    print("\n(one job: each stage's time below is the whole job's)")
+    for stage in stages:
+        module = importlib.import_module(f"pipelines.{stage}")
+        summary = outputs.read_json(outputs.join(dirs[stage], "summary.json"))
+        print()
+        module.print_summary(summary, dirs[stage], seconds)

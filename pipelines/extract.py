@@ -278,7 +278,8 @@ def output_schema(cfg: Mapping[str, Any]):
 
 
 def build(pipeline, paths: list[str], output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],
-          splits: int = 1):
+          splits: int = 1) -> dict:
+    """The extract graph; returns ``{"summary": PCollection[dict], "documents": PCollection[path]}``."""
     work = [(path, split, splits) for path in paths for split in range(splits)]
     signal_cfg = cfg if cfg["extract"]["compute_signals"] else None
     docs, dead, outcomes, stats = (pipeline | "Inputs" >> beam.Create(work)
@@ -289,14 +290,18 @@ def build(pipeline, paths: list[str], output: str, cfg: Mapping[str, Any], meta:
                   | "WriteDead" >> beam.ParDo(WriteDeadFn(output)))
     counts = outcomes | "Count" >> beam.combiners.Count.PerElement()
     stat_sums = stats | "SumStats" >> beam.CombinePerKey(sum)
-    return (pipeline
-            | "SummaryTrigger" >> beam.Create([None])
-            | "WriteSummary" >> beam.ParDo(
-                WriteSummaryFn(output, meta),
-                counts=beam.pvalue.AsList(counts),
-                stats=beam.pvalue.AsList(stat_sums),
-                doc_files=beam.pvalue.AsList(doc_files),
-                dead_files=beam.pvalue.AsList(dead_files)))
+    summary = (pipeline
+               | "SummaryTrigger" >> beam.Create([None])
+               | "WriteSummary" >> beam.ParDo(
+                   WriteSummaryFn(output, meta),
+                   counts=beam.pvalue.AsList(counts),
+                   stats=beam.pvalue.AsList(stat_sums),
+                   doc_files=beam.pvalue.AsList(doc_files),
+                   dead_files=beam.pvalue.AsList(dead_files)))
+    # Full paths of the document files, each emitted once it is written: a later stage in the same
+    # job (``pipelines all``) reads them from here instead of listing the directory.
+    documents = doc_files | "DocumentPaths" >> beam.Map(lambda name, out=output: outputs.join(out, name))
+    return {"summary": summary, "documents": documents}
 
 
 # ---------------------------------------------------------------------------------------- CLI

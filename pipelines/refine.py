@@ -379,9 +379,9 @@ class WriteSummaryFn(beam.DoFn):
         self.output = output
         self.meta = dict(meta)
 
-    def process(self, _, stats, rejected, kept_files, removed_files, rejected_files, extra):
+    def process(self, _, input_files, stats, rejected, kept_files, removed_files, rejected_files, extra):
         acc = stats[0] if stats else SummaryFn(0).create_accumulator()
-        summary = build_summary(acc, dict(rejected), self.meta)
+        summary = build_summary(acc, dict(rejected), {**self.meta, "input_files": input_files})
         for item in extra:
             summary.update(item)
         if "dedup" in summary:
@@ -482,11 +482,18 @@ def _dedup_rejected(row: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- graph
-def build(pipeline, paths: list[str], output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],
-          robots_paths: list[str] | None = None):
+def build(pipeline, inputs, output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],
+          robots_paths: list[str] | None = None) -> dict:
+    """The refine graph over ``inputs``: a list of Parquet paths, or a PCollection of them (the
+    files an extract step of the same job writes).  Returns ``{"summary", "kept"}`` PCollections:
+    the summary dict and the full paths of the kept-document files, each once it is written."""
     shards = int(cfg["refine"]["output_shards"])
-    read = (pipeline
-            | "Inputs" >> beam.Create(sorted(paths))
+    if isinstance(inputs, beam.PCollection):
+        paths = inputs
+    else:
+        paths = pipeline | "Inputs" >> beam.Create(sorted(inputs))
+    input_count = paths | "CountInputs" >> beam.combiners.Count.Globally()
+    read = (paths
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadParquet" >> beam.ParDo(ReadParquetFn()).with_outputs(REJECTED, STATS, main="rows"))
     rows = read.rows | "SpreadRows" >> beam.Reshuffle()
@@ -529,16 +536,19 @@ def build(pipeline, paths: list[str], output: str, cfg: Mapping[str, Any], meta:
              | "Summarise" >> beam.CombineGlobally(SummaryFn(int(cfg["toxicity"]["audit_examples"]))))
     extra = (extra_summary | "AllExtra" >> beam.Flatten()) if extra_summary else \
         (pipeline | "NoExtra" >> beam.Create([]))
-    return (pipeline
-            | "SummaryTrigger" >> beam.Create([None])
-            | "WriteSummary" >> beam.ParDo(
-                WriteSummaryFn(output, meta),
-                stats=beam.pvalue.AsList(stats),
-                rejected=beam.pvalue.AsList(rejected_counts),
-                kept_files=beam.pvalue.AsList(kept_files),
-                removed_files=beam.pvalue.AsList(removed_files),
-                rejected_files=beam.pvalue.AsList(rejected_files),
-                extra=beam.pvalue.AsList(extra)))
+    summary = (pipeline
+               | "SummaryTrigger" >> beam.Create([None])
+               | "WriteSummary" >> beam.ParDo(
+                   WriteSummaryFn(output, meta),
+                   input_files=beam.pvalue.AsSingleton(input_count),
+                   stats=beam.pvalue.AsList(stats),
+                   rejected=beam.pvalue.AsList(rejected_counts),
+                   kept_files=beam.pvalue.AsList(kept_files),
+                   removed_files=beam.pvalue.AsList(removed_files),
+                   rejected_files=beam.pvalue.AsList(rejected_files),
+                   extra=beam.pvalue.AsList(extra)))
+    kept_paths = kept_files | "KeptPaths" >> beam.Map(lambda name, out=output: outputs.join(out, name))
+    return {"summary": summary, "kept": kept_paths}
 
 
 # ---------------------------------------------------------------------------------------- CLI
@@ -596,6 +606,13 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise FileNotFoundError(f"language.model_path not found: {cfg['language']['model_path']}")
 
 
+def summary_meta(cfg: Mapping[str, Any], input_desc: str, robots: str | None) -> dict:
+    from filters.signals import signals_version
+
+    return {"stage": "refine", "input": input_desc, "robots": robots, "config_sha256": config_hash(cfg),
+            "signals_version": signals_version(cfg)}
+
+
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     cfg = load_config(args.config)
     validate(cfg)
@@ -613,10 +630,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
         if not robots_paths:
             raise FileNotFoundError(f"--robots {args.robots or args.snapshot}: no robots.txt capture files found")
     outputs.prepare_output(args.output, STAGE_OUTPUTS, args.overwrite)
-    from filters.signals import signals_version
-
-    meta = {"stage": "refine", "input": args.input, "input_files": len(paths),
-            "robots": args.robots or args.snapshot, "config_sha256": config_hash(cfg), "signals_version": signals_version(cfg)}
+    meta = summary_meta(cfg, args.input, args.robots or args.snapshot)
     options = make_options(beam_args)
     where = "locally" if is_local(options) else "on the configured runner"
     log.info("refine: %d input file(s) -> %s, running %s", len(paths), args.output, where)

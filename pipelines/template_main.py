@@ -8,12 +8,10 @@ Dataflow are added when absent: the Dataflow runner (the stages' default is the 
 ``--sdk_location=container`` (the image already holds Beam) and the worker image baked into the
 template image at build time (``CORPUS_WORKER_IMAGE``).
 
-One launch runs three Dataflow jobs (extract, refine, tokenize), because each stage lists the
-files the previous one wrote and the tokenizer may be trained in between.  A Flex launcher that
-asks the program only to *describe* one job (``--template_location``, Beam's template-creation
-mode) cannot express that, so the option is dropped and this process submits each job itself
-and waits for it: the launcher VM must stay up for the whole run (see docs/dataflow.md; not
-verified against a real project from here).
+The Flex launcher also passes ``--template_location``: with it Beam's DataflowRunner writes the
+job description there instead of submitting, and the launcher creates the job from it.  ``all``
+builds its three stages as one graph, so one launch is one Dataflow job; when the snapshot is
+already complete that job is a single logging step (a launch must create a job).
 """
 from __future__ import annotations
 
@@ -48,18 +46,6 @@ def _has(args: Sequence[str], name: str) -> bool:
     return any(a == name or a.startswith(name + "=") for a in args)
 
 
-def drop_option(args: list[str], name: str) -> list[str]:
-    out, skip = [], False
-    for i, a in enumerate(args):
-        if skip:
-            skip = False
-        elif a == name:
-            skip = i + 1 < len(args) and not args[i + 1].startswith("--")
-        elif not a.startswith(name + "="):
-            out.append(a)
-    return out
-
-
 def to_cli(argv: Sequence[str], environ=os.environ) -> list[str]:
     """The ``python -m pipelines ...`` argument list for the launcher's ``argv``."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
@@ -71,7 +57,7 @@ def to_cli(argv: Sequence[str], environ=os.environ) -> list[str]:
         value = getattr(params, name)
         if value is not None and str(value).strip() != "":  # an unset optional parameter may arrive empty
             cli += [option, str(value).strip()]
-    beam = drop_option(list(beam_args), "--template_location")
+    beam = list(beam_args)
     if not _has(beam, "--runner"):
         beam.append("--runner=DataflowRunner")
     if not _has(beam, "--sdk_location"):

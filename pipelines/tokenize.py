@@ -148,9 +148,12 @@ class ReadDocsFn(beam.DoFn):
 
 
 class EncodeFn(beam.DoFn):
-    """A batch of documents -> (split, h, doc_id, tokens as shard-dtype bytes, text bytes)."""
+    """A batch of documents -> (split, h, doc_id, tokens as shard-dtype bytes, text bytes).
 
-    def __init__(self, tokenizer_json: str, vocab_size: int, parallelism: bool):
+    The tokenizer is either fixed when the graph is built or, when ``tokenizer_json`` is None, the
+    side input of the same name (a tokenizer trained earlier in the same job)."""
+
+    def __init__(self, tokenizer_json: str | None, vocab_size: int, parallelism: bool):
         self.tokenizer_json = tokenizer_json
         self.vocab_size = vocab_size
         self.parallelism = parallelism
@@ -158,17 +161,23 @@ class EncodeFn(beam.DoFn):
         self.tokens = Metrics.counter("tokenize", "tokens")
 
     def setup(self) -> None:
-        from tokenization.tokenizer import eot_id, tokenizer_from_json
-
         # Set before the first encode so HF's thread pool follows the config.
         os.environ["TOKENIZERS_PARALLELISM"] = "true" if self.parallelism else "false"
-        self.tok = tokenizer_from_json(self.tokenizer_json)
-        self.eot = eot_id(self.tok)
         self.dtype = dtype_for_vocab(self.vocab_size).newbyteorder("<")
+        if self.tokenizer_json is not None:
+            self._load(self.tokenizer_json)
 
-    def process(self, batch: list) -> Iterable[Any]:
+    def _load(self, tokenizer_json: str) -> None:
+        from tokenization.tokenizer import eot_id, tokenizer_from_json
+
+        self.tok = tokenizer_from_json(tokenizer_json)
+        self.eot = eot_id(self.tok)
+
+    def process(self, batch: list, tokenizer_json: str | None = None) -> Iterable[Any]:
         import numpy as np
 
+        if self.tok is None:
+            self._load(tokenizer_json)
         encodings = self.tok.encode_batch_fast([d[3] for d in batch], add_special_tokens=False)
         for (split, h, doc_id, text), enc in zip(batch, encodings):
             ids = enc.ids
@@ -234,20 +243,33 @@ class WriteRejectedFn(beam.DoFn):
         yield name
 
 
-class FinalizeFn(beam.DoFn):
-    """Runs once after every shard is staged: final names, tokenizer copy, manifest last."""
+def tokenizer_meta(tokenizer_json: str, source: str) -> dict:
+    """The manifest's tokenizer entry (without file/sha256) for a serialized tokenizer."""
+    from tokenization.tokenizer import EOT_TOKEN, eot_id, tokenizer_from_json, vocab_size
 
-    def __init__(self, output: str, tokenizer_json: str, tokenizer_meta: Mapping[str, Any],
-                 manifest_config: Mapping[str, Any], shard_tokens: int, input_files: int):
+    tok = tokenizer_from_json(tokenizer_json)
+    return {"vocab_size": vocab_size(tok), "eot_token": EOT_TOKEN, "eot_id": eot_id(tok), "source": source}
+
+
+class FinalizeFn(beam.DoFn):
+    """Runs once after every shard is staged: final names, tokenizer copy, manifest last.
+
+    ``dtype_vocab`` is the vocabulary size the shards were written for (it fixes the dtype); a
+    tokenizer trained in the same job arrives as the ``tokenizer_json`` side input."""
+
+    def __init__(self, output: str, tokenizer_json: str | None, source: str, dtype_vocab: int,
+                 manifest_config: Mapping[str, Any], shard_tokens: int):
         self.output = output
         self.tokenizer_json = tokenizer_json
-        self.tokenizer_meta = dict(tokenizer_meta)
+        self.source = source
+        self.dtype_vocab = dtype_vocab
         self.manifest_config = dict(manifest_config)
         self.shard_tokens = shard_tokens
-        self.input_files = input_files
 
-    def process(self, _, shards, totals, outcome_counts, rejected_files):
+    def process(self, _, shards, totals, outcome_counts, rejected_files, input_files, tokenizer_json=None):
         from apache_beam.io.filesystems import FileSystems
+
+        tokenizer_json = self.tokenizer_json if self.tokenizer_json is not None else tokenizer_json
 
         fs = BeamFileSystem()
         entries, keep = [], set()
@@ -274,18 +296,19 @@ class FinalizeFn(beam.DoFn):
         if "://" not in staging and os.path.isdir(staging):
             os.rmdir(staging)
 
-        tok_bytes = self.tokenizer_json.encode("utf-8")
+        tok_bytes = tokenizer_json.encode("utf-8")
         outputs.write_bytes_atomic(outputs.join(self.output, mf.TOKENIZER_NAME), tok_bytes)
-        tokenizer = {**self.tokenizer_meta, "file": mf.TOKENIZER_NAME, "sha256": mf.sha256_bytes(tok_bytes)}
+        tokenizer = {**tokenizer_meta(tokenizer_json, self.source), "file": mf.TOKENIZER_NAME,
+                     "sha256": mf.sha256_bytes(tok_bytes)}
         counts = dict(outcome_counts)
         plan = {split: {"buckets": buckets_for(totals[split][1], self.shard_tokens),
                         "text_bytes": totals[split][2]} for split in sorted(totals)}
-        extra = {"input": {"files": self.input_files,
+        extra = {"input": {"files": input_files,
                            "documents_read": sum(t[0] for t in totals.values()),
                            "rejected": dict(sorted(counts.items())),
                            "dead_letter_files": sorted(rejected_files)},
                  "plan": plan}
-        manifest = mf.build_manifest(tokenizer=tokenizer, dtype=dtype_for_vocab(tokenizer["vocab_size"]).name,
+        manifest = mf.build_manifest(tokenizer=tokenizer, dtype=dtype_for_vocab(self.dtype_vocab).name,
                                      shards=entries, config=self.manifest_config, extra=extra)
         outputs.write_bytes_atomic(outputs.join(self.output, mf.MANIFEST_NAME), mf.manifest_json(manifest))
         yield manifest
@@ -293,13 +316,16 @@ class FinalizeFn(beam.DoFn):
 
 # ---------------------------------------------------------------------------------------- graph
 class Tokenize(beam.PTransform):
-    """Parquet paths -> shard metadata dicts, per-split totals, rejected rows."""
+    """Parquet paths -> shard metadata dicts, per-split totals, rejected rows.
 
-    def __init__(self, output: str, settings: Mapping[str, Any], tokenizer_json: str, vocab_size: int):
+    ``tokenizer`` is the tokenizer JSON, or a PCollection holding it (trained in the same job);
+    ``vocab_size`` fixes the token dtype (for a trained tokenizer: the configured target size)."""
+
+    def __init__(self, output: str, settings: Mapping[str, Any], tokenizer, vocab_size: int):
         super().__init__()
         self.output = output
         self.s = dict(settings)
-        self.tokenizer_json = tokenizer_json
+        self.tokenizer = tokenizer
         self.vocab_size = vocab_size
 
     def expand(self, paths):
@@ -314,8 +340,9 @@ class Tokenize(beam.PTransform):
         encoded = (docs
                    | "Batch" >> beam.BatchElements(min_batch_size=s["encode_batch_docs"],
                                                    max_batch_size=s["encode_batch_docs"])
-                   | "Encode" >> beam.ParDo(EncodeFn(self.tokenizer_json, self.vocab_size,
-                                                     s["tokenizers_parallelism"])))
+                   | "Encode" >> beam.ParDo(EncodeFn(*_tokenizer_args(self.tokenizer), self.vocab_size,
+                                                     s["tokenizers_parallelism"]),
+                                            **_tokenizer_side(self.tokenizer)))
         totals = (encoded
                   | "SplitSizes" >> beam.Map(split_sizes, itemsize=_itemsize(self.vocab_size))
                   | "SumSplits" >> beam.CombinePerKey(SumTuples())
@@ -332,24 +359,60 @@ def _itemsize(vocab_size: int) -> int:
     return dtype_for_vocab(vocab_size).itemsize
 
 
-def build(pipeline, paths: list[str], output: str, settings: Mapping[str, Any], tokenizer_json: str,
-          tokenizer_meta: Mapping[str, Any], manifest_config: Mapping[str, Any]):
-    shards, totals, rejected = (pipeline | "Inputs" >> beam.Create(paths)
-                                | "Tokenize" >> Tokenize(output, settings, tokenizer_json,
-                                                         tokenizer_meta["vocab_size"]))
+def _tokenizer_args(tokenizer) -> tuple:
+    return (None,) if isinstance(tokenizer, beam.PCollection) else (tokenizer,)
+
+
+def _tokenizer_side(tokenizer) -> dict:
+    if isinstance(tokenizer, beam.PCollection):
+        return {"tokenizer_json": beam.pvalue.AsSingleton(tokenizer)}
+    return {}
+
+
+def stage_summary(manifest: Mapping[str, Any], input_desc: str, output: str) -> dict:
+    return {"stage": "tokenize", "input": input_desc, "output": output,
+            "input_files": manifest["input"]["files"], "splits": manifest["splits"],
+            "documents_read": manifest["input"]["documents_read"],
+            "rejected": manifest["input"]["rejected"],
+            "tokenizer": manifest["tokenizer"], "dtype": manifest["format"]["dtype"]}
+
+
+class WriteSummaryFn(beam.DoFn):
+    def __init__(self, output: str, input_desc: str):
+        self.output = output
+        self.input_desc = input_desc
+
+    def process(self, manifest):
+        summary = stage_summary(manifest, self.input_desc, self.output)
+        outputs.write_json(outputs.join(self.output, "summary.json"), summary)
+        yield summary
+
+
+def build(pipeline, inputs, output: str, settings: Mapping[str, Any], tokenizer, vocab_size: int,
+          source: str, manifest_config: Mapping[str, Any]) -> dict:
+    """The tokenize graph.  ``inputs``: Parquet paths, or a PCollection of them (written earlier in
+    the same job); ``tokenizer``: its JSON, or a single-element PCollection of it.  Returns
+    ``{"summary": PCollection[dict]}``; manifest.json and summary.json are written last."""
+    paths = inputs if isinstance(inputs, beam.PCollection) else pipeline | "Inputs" >> beam.Create(inputs)
+    input_count = paths | "CountInputs" >> beam.combiners.Count.Globally()
+    shards, totals, rejected = paths | "Tokenize" >> Tokenize(output, settings, tokenizer, vocab_size)
     rejected_files = (rejected | "GroupRejected" >> beam.GroupByKey()
                       | "WriteRejected" >> beam.ParDo(WriteRejectedFn(output)))
     outcome_counts = (rejected | "Reasons" >> beam.Map(lambda kv: kv[1]["reason"])
                       | "CountReasons" >> beam.combiners.Count.PerElement())
-    return (pipeline
-            | "FinalizeTrigger" >> beam.Create([None])
-            | "Finalize" >> beam.ParDo(
-                FinalizeFn(output, tokenizer_json, tokenizer_meta, manifest_config,
-                           settings["shard_tokens"], len(paths)),
-                shards=beam.pvalue.AsList(shards),
-                totals=beam.pvalue.AsSingleton(totals),
-                outcome_counts=beam.pvalue.AsList(outcome_counts),
-                rejected_files=beam.pvalue.AsList(rejected_files)))
+    manifest = (pipeline
+                | "FinalizeTrigger" >> beam.Create([None])
+                | "Finalize" >> beam.ParDo(
+                    FinalizeFn(output, *_tokenizer_args(tokenizer), source, vocab_size, manifest_config,
+                               settings["shard_tokens"]),
+                    shards=beam.pvalue.AsList(shards),
+                    totals=beam.pvalue.AsSingleton(totals),
+                    outcome_counts=beam.pvalue.AsList(outcome_counts),
+                    rejected_files=beam.pvalue.AsList(rejected_files),
+                    input_files=beam.pvalue.AsSingleton(input_count),
+                    **_tokenizer_side(tokenizer)))
+    summary = manifest | "WriteSummary" >> beam.ParDo(WriteSummaryFn(output, manifest_config.get("input", "")))
+    return {"summary": summary}
 
 
 # ---------------------------------------------------------------------------------------- CLI
@@ -387,6 +450,11 @@ def resolve_settings(args, cfg: Mapping[str, Any]) -> dict:
     return s
 
 
+def stage_manifest_config(s: Mapping[str, Any], cfg: Mapping[str, Any], input_desc: str) -> dict:
+    return {"seed": s["seed"], "val_fraction": s["val_fraction"], "shard_tokens": s["shard_tokens"],
+            "config_sha256": config_hash(cfg["tokenize"]), "input": input_desc}
+
+
 def load_stage_tokenizer(path: str, s: Mapping[str, Any]):
     from tokenization.tokenizer import TokenizerError, load_tokenizer_file
 
@@ -416,7 +484,7 @@ def prepare_output(output: str, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    from tokenization.tokenizer import EOT_TOKEN, eot_id, tokenizer_json, vocab_size
+    from tokenization.tokenizer import tokenizer_json, vocab_size
 
     cfg = load_config(args.config)
     s = resolve_settings(args, cfg)
@@ -425,25 +493,17 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     prepare_output(args.output, args.overwrite)
     options = make_options(beam_args)
     tok_json = tokenizer_json(tok)
-    vsize = vocab_size(tok)
-    tokenizer_meta = {"vocab_size": vsize, "eot_token": EOT_TOKEN, "eot_id": eot_id(tok),
-                      "source": posixpath.basename(args.tokenizer)}
-    manifest_config = {"seed": s["seed"], "val_fraction": s["val_fraction"],
-                       "shard_tokens": s["shard_tokens"], "config_sha256": config_hash(cfg["tokenize"]),
-                       "input": args.input}
+    manifest_config = stage_manifest_config(s, cfg, args.input)
     where = "locally" if is_local(options) else "on the configured runner"
     log.info("tokenize: %d input file(s) -> %s, running %s", len(paths), args.output, where)
     started = time.monotonic()
     with new_pipeline(beam_args) as pipeline:
-        build(pipeline, paths, args.output, s, tok_json, tokenizer_meta, manifest_config)
-    manifest = mf.parse_manifest(outputs_read_bytes(outputs.join(args.output, mf.MANIFEST_NAME)),
-                                 outputs.join(args.output, mf.MANIFEST_NAME))
-    summary = {"stage": "tokenize", "input": args.input, "output": args.output,
-               "input_files": len(paths), "splits": manifest["splits"],
-               "documents_read": manifest["input"]["documents_read"],
-               "rejected": manifest["input"]["rejected"],
-               "tokenizer": manifest["tokenizer"], "dtype": manifest["format"]["dtype"]}
-    outputs.write_json(outputs.join(args.output, "summary.json"), summary)
+        build(pipeline, paths, args.output, s, tok_json, vocab_size(tok), posixpath.basename(args.tokenizer),
+              manifest_config)
+    # Both are written by the job; parsing the manifest checks it is complete.
+    mf.parse_manifest(outputs_read_bytes(outputs.join(args.output, mf.MANIFEST_NAME)),
+                      outputs.join(args.output, mf.MANIFEST_NAME))
+    summary = outputs.read_json(outputs.join(args.output, "summary.json"))
     print_summary(summary, args.output, time.monotonic() - started)
     return summary
 

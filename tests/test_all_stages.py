@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipelines import all_stages, completion
+from pipelines import completion
 from pipelines.cli import main
 from tests.servers import FileServer, make_cc_layout, moto_s3_server, s3_test_client
 
@@ -74,28 +74,6 @@ def test_output_listing_is_recursive_and_leaves_out_manifest_and_temporaries(tmp
         "extracted/a.parquet", "extracted/dead-letter/a.jsonl", "shards/manifest.json"]
 
 
-def test_stage_arguments_are_parsed_by_each_stage_and_overwrite():
-    common = dict(snapshot="CC-MAIN-2024-22", output="gs://b/p", snapshot_root="gs://b/p/CC-MAIN-2024-22",
-                  config="c.yaml", max_warcs=7, source="s3", s3_endpoint_url=None, tokenizer_path="/t.json")
-    ex = all_stages.stage_namespace("extract", all_stages.stage_argv("extract", **common))
-    assert (ex.snapshot, ex.max_warcs, ex.source, ex.output, ex.overwrite, ex.input, ex.config) == \
-        ("CC-MAIN-2024-22", 7, "s3", "gs://b/p/CC-MAIN-2024-22/extracted", True, None, "c.yaml")
-    rf = all_stages.stage_namespace("refine", all_stages.stage_argv("refine", **common))
-    assert (rf.input, rf.output, rf.overwrite, rf.robots) == \
-        ("gs://b/p/CC-MAIN-2024-22/extracted", "gs://b/p/CC-MAIN-2024-22/refined", True, None)
-    tk = all_stages.stage_namespace("tokenize", all_stages.stage_argv("tokenize", **common))
-    assert (tk.input, tk.tokenizer, tk.output, tk.overwrite, tk.val_fraction) == \
-        ("gs://b/p/CC-MAIN-2024-22/refined", "/t.json", "gs://b/p/CC-MAIN-2024-22/shards", True, None)
-
-
-def test_each_stage_gets_its_own_job_name():
-    args = ["--runner", "DataflowRunner", "--job_name=cc-monthly", "--project", "p"]
-    assert all_stages.stage_beam_args(args, "refine") == \
-        ["--runner", "DataflowRunner", "--job_name=cc-monthly-refine", "--project", "p"]
-    assert all_stages.stage_beam_args(["--job_name", "x"], "extract") == ["--job_name", "x-extract"]
-    assert all_stages.stage_beam_args([], "extract") == []
-
-
 def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert main(["all", "--snapshot", "latest", "--output", str(tmp_path), "--stages", "extract,tokenize"]) == 2
     assert "--stages" in capsys.readouterr().err
@@ -123,23 +101,36 @@ def write_config(path: Path, server: FileServer, **tokenize) -> Path:
     return path
 
 
-def forbid_stages(monkeypatch, reason: str) -> None:
-    def refuse(*_a, **_k):
-        raise AssertionError(reason)
-    for module in ("pipelines.extract", "pipelines.refine", "pipelines.tokenize"):
-        monkeypatch.setattr(f"{module}.run", refuse)
+def count_pipelines(monkeypatch, fail: str | None = None) -> list:
+    """Counts the Beam pipelines ``all`` builds; with ``fail``, building one raises instead."""
+    import pipelines.runner
+
+    made = []
+    real = pipelines.runner.new_pipeline
+
+    def counting(*a, **k):
+        if fail:
+            raise RuntimeError(fail)
+        made.append(a)
+        return real(*a, **k)
+    monkeypatch.setattr(pipelines.runner, "new_pipeline", counting)
+    return made
 
 
 def manifest_of(out: Path, snapshot: str = LATEST) -> dict:
     return json.loads((out / snapshot / "_COMPLETE.json").read_text())
 
 
-def test_local_run_completes_once_skips_then_redoes_after_a_failure(cc_server, tmp_path, monkeypatch, capsys):
+def test_local_run_is_one_job_completes_once_skips_then_redoes_after_a_failure(cc_server, tmp_path, monkeypatch,
+                                                                                capsys):
     out = tmp_path / "out"
     config = write_config(tmp_path / "cfg.yaml", cc_server)
     argv = ["all", "--snapshot", "latest", "--source", "https", "--output", str(out), "--config", str(config),
             "--tokenizer", "train", ONE_WORKER]
-    assert main(argv) == 0
+    with monkeypatch.context() as mp:
+        made = count_pipelines(mp)
+        assert main(argv) == 0
+    assert len(made) == 1  # extract, refine, tokenizer training and tokenize in one job
     root = out / LATEST
     m = manifest_of(out)
     extract_summary = json.loads((root / "extracted" / "summary.json").read_text())
@@ -149,36 +140,44 @@ def test_local_run_completes_once_skips_then_redoes_after_a_failure(cc_server, t
     assert m["input_warcs"] == [cc_server.url + f"crawl-data/{LATEST}/segments/1700000000000.00/warc/sample.warc.gz"]
     assert m["counts"]["extract"]["kept"] == extract_summary["kept"] > 0
     assert m["counts"]["refine"]["kept"] == refine_summary["kept"] > 0
+    # Refine read exactly the files extract wrote in the same job.
+    assert refine_summary["input_files"] == len(extract_summary["outputs"]["documents"]) == \
+        len(list((root / "extracted").glob("*.parquet")))
+    assert refine_summary["documents_in"] == extract_summary["kept"]
     kept_rows = sum(pq.read_metadata(p).num_rows for p in (root / "refined").glob("*.parquet"))
     assert sum(s["documents"] for s in shards["shards"]) == kept_rows == refine_summary["kept"]
     assert m["counts"]["tokenize"]["tokens"]["train"] == shards["splits"]["train"]["tokens"] > 0
     on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     assert m["files"] == [f for f in on_disk if f != "_COMPLETE.json"]
     assert "tokenizer.json" in m["files"] and "shards/manifest.json" in m["files"]
-    # The trained tokenizer saw only kept documents (refined/part-*.parquet), not refined/removed/.
-    assert json.loads((root / "tokenizer.json").read_text())["model"]["type"] == "BPE"
+    # The tokenizer trained in the job is the one the shards were encoded with.
+    trained = (root / "tokenizer.json").read_bytes()
+    assert json.loads(trained)["model"]["type"] == "BPE"
+    assert (root / "shards" / "tokenizer.json").read_bytes() == trained
     first_shards = {p.name: p.read_bytes() for p in (root / "shards").glob("train-*")}
-    capsys.readouterr()
+    out_text = capsys.readouterr().out
+    assert "refine:" in out_text and "tokenize:" in out_text  # each stage's summary is printed
 
-    # Same snapshot, same config: exits early, no stage runs.
+    # Same snapshot, same config: exits early, no job is built.
     with monkeypatch.context() as mp:
-        forbid_stages(mp, "a completed snapshot must not be processed again")
+        count_pipelines(mp, fail="a completed snapshot must not be processed again")
         assert main(argv) == 0
     assert "already complete" in capsys.readouterr().out
     assert manifest_of(out) == m
 
-    # Another config: the old manifest goes first, so a failure half-way leaves none.
+    # Another config: the old manifest goes first.  The job then fails in its last stage (a file
+    # where the shards' staging directory must go): no manifest, earlier stages' outputs remain.
     config2 = write_config(tmp_path / "cfg2.yaml", cc_server, seed=5)
     argv2 = [a if a != str(config) else str(config2) for a in argv]
-    with monkeypatch.context() as mp:
-        def crash(*_a, **_k):
-            raise RuntimeError("worker pool lost")
-        mp.setattr("pipelines.refine.run", crash)
-        with pytest.raises(RuntimeError, match="worker pool lost"):
-            main(argv2)
+    blocker = root / "shards" / "_staging"
+    blocker.write_text("not a directory")
+    with pytest.raises(Exception, match="_staging"):  # noqa: B017 - whatever the runner wraps it in
+        main(argv2)
     assert not (root / "_COMPLETE.json").exists()
-    assert (root / "extracted" / "summary.json").exists()  # partial outputs are left for the rerun to replace
+    assert (root / "extracted" / "summary.json").exists()
+    assert not (root / "shards" / "manifest.json").exists()
 
+    blocker.unlink()
     assert main(argv2) == 0
     m2 = manifest_of(out)
     assert m2["config_hash"] != m["config_hash"]
@@ -187,6 +186,26 @@ def test_local_run_completes_once_skips_then_redoes_after_a_failure(cc_server, t
     assert m2["counts"]["tokenize"]["tokens"] != {} and \
         sum(m2["counts"]["tokenize"]["tokens"].values()) == sum(m["counts"]["tokenize"]["tokens"].values())
     assert {p.name: p.read_bytes() for p in (root / "shards").glob("train-*")} != first_shards
+
+
+def test_later_stages_alone_read_what_the_earlier_run_left(cc_server, tmp_path):
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "cfg.yaml", cc_server)
+    base = ["all", "--snapshot", LATEST, "--output", str(out), "--config", str(config), ONE_WORKER]
+    assert main(base + ["--stages", "extract"]) == 0
+    tok = tmp_path / "tok.json"
+    from tokenization.tokenizer import train_bpe
+    tok.write_text(train_bpe(["some words to learn a few merges from", "more words"], 300).to_str())
+    assert main(base + ["--stages", "refine,tokenize", "--tokenizer", str(tok)]) == 0
+    root = out / LATEST
+    m = manifest_of(out)
+    assert m["stages"] == ["refine", "tokenize"] and set(m["counts"]) == {"refine", "tokenize"}
+    refine_summary = json.loads((root / "refined" / "summary.json").read_text())
+    assert refine_summary["input_files"] == len(list((root / "extracted").glob("*.parquet")))
+    shards = json.loads((root / "shards" / "manifest.json").read_text())
+    assert shards["tokenizer"]["source"] == "tok.json"
+    assert (root / "shards" / "tokenizer.json").read_text() == tok.read_text()
+    assert sum(s["documents"] for s in shards["shards"]) == refine_summary["kept"] > 0
 
 
 def test_s3_output_skips_when_complete_and_recovers_from_a_failed_run(cc_server, tmp_path, monkeypatch, capsys):
@@ -210,14 +229,13 @@ def test_s3_output_skips_when_complete_and_recovers_from_a_failed_run(cc_server,
         capsys.readouterr()
 
         with monkeypatch.context() as mp:
-            forbid_stages(mp, "a completed snapshot must not be processed again")
+            count_pipelines(mp, fail="a completed snapshot must not be processed again")
             assert main(argv) == 0
         assert "already complete" in capsys.readouterr().out
 
+        # --force: the manifest goes before the job starts; a job that never finishes leaves none.
         with monkeypatch.context() as mp:
-            def crash(*_a, **_k):
-                raise RuntimeError("preempted")
-            mp.setattr("pipelines.extract.run", crash)
+            count_pipelines(mp, fail="preempted")
             with pytest.raises(RuntimeError, match="preempted"):
                 main(argv + ["--force"])
         assert "Contents" not in s3.list_objects_v2(Bucket="corpus", Prefix=key)

@@ -134,7 +134,8 @@ def test_launcher_maps_parameters_to_the_all_stage():
                         "--output", "gs://corpus-bucket/corpus", "--stages", "extract,refine,tokenize",
                         "--tokenizer", "train"]
     assert "--config" not in cli  # empty optional parameter
-    assert not any("template_location" in a or "job_object" in a for a in cli)
+    # The Flex launcher's --template_location reaches Beam: the program describes one job there.
+    assert cli[cli.index("--template_location") + 1] == "gs://corpus-bucket/staging/template_launches/x/job_object"
     for option in ("--runner=DataflowRunner", "--sdk_location=container", f"--sdk_container_image={IMAGE}",
                    "--project=test-project", "--job_name=corpus-monthly"):
         assert option in cli
@@ -163,71 +164,89 @@ def test_aws_secret_payload_and_name():
     assert template_main.aws_env_from_secret({}) == {}
 
 
-# ---------------------------------------------------------------------------------------- job graphs
-def dataflow_args(stage: str) -> list[str]:
-    """What the template's launcher hands each stage: the mapped Beam options plus --dry_run, and
-    the offline-safe settings Beam's own DataflowRunner tests use (--no_auth)."""
-    cli = template_main.to_cli(FLEX_ARGV, {template_main.WORKER_IMAGE_ENV: IMAGE})
-    _, beam_args = build_parser().parse_known_args(cli)
-    return all_stages.stage_beam_args(beam_args, stage) + ["--no_auth", "--dry_run=True"]
+# ---------------------------------------------------------------------------------------- job graph
+SNAPSHOT = "CC-MAIN-2031-07"
 
 
-def dry_run(stage: str, build) -> tuple:
-    from pipelines.runner import new_pipeline
+@pytest.fixture(scope="module")
+def cc_server(tmp_path_factory):
+    from tests.servers import FileServer, make_cc_layout
 
-    pipeline = new_pipeline(dataflow_args(stage))
-    build(pipeline)
-    result = pipeline.run()
-    job = result.job
-    transforms = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
-    return job, transforms
+    root = tmp_path_factory.mktemp("cc")
+    make_cc_layout(root, SNAPSHOT, [REPO / "samples" / "sample.warc.gz"])
+    with FileServer(root) as server:
+        yield server
 
 
-def test_dataflow_dry_run_builds_every_stage_graph_from_the_template_parameters():
+def launch_dry(monkeypatch, tmp_path, server, extra=()) -> list:
+    """The template's launcher end to end (parameters -> ``all`` -> DataflowRunner), with --dry_run
+    and Beam's offline-safe --no_auth: the job graph is built, nothing is submitted.  Returns the
+    Dataflow jobs it built."""
+    import yaml
+
+    import pipelines.runner
+
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({"sources": {"https_base": server.url,
+                                                  "collinfo_url": server.url + "collinfo.json"}}))
+    argv = [a for a in FLEX_ARGV if not a.startswith(("--output=", "--config=", "--source=", "--template_location"))
+            and "job_object" not in a]
+    argv += [f"--output={tmp_path / 'out'}", f"--config={config}", "--source=https", "--no_auth", "--dry_run=True",
+             *extra]
+    built = []
+    real = pipelines.runner.new_pipeline
+
+    def capture(*a, **k):
+        built.append(real(*a, **k))
+        return built[-1]
+    monkeypatch.setattr(pipelines.runner, "new_pipeline", capture)
+    monkeypatch.setenv(template_main.WORKER_IMAGE_ENV, IMAGE)
+    assert template_main.main(argv) == 0
+    return [p.result.job for p in built]
+
+
+def test_template_launch_builds_one_dataflow_job_with_every_stage(monkeypatch, tmp_path, cc_server):
     pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient")
     from apache_beam.options.pipeline_options import GoogleCloudOptions
     from apache_beam.portability.api import beam_runner_api_pb2
 
-    from pipelines import extract, refine, tokenize
-    from pipelines.config import load_config
-    from tokenization.tokenizer import tokenizer_json, train_bpe, vocab_size
+    (tmp_path / "out" / SNAPSHOT / "extracted").mkdir(parents=True)
+    old = tmp_path / "out" / SNAPSHOT / "extracted" / "old.parquet"
+    old.write_text("from an earlier run")
+    jobs = launch_dry(monkeypatch, tmp_path, cc_server)
+    assert len(jobs) == 1  # one launch, one job: the stages are chained inside it
+    job = jobs[0]
+    transforms = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
+    for step in ("Extract/Extract/ReadAndExtract", "Extract/WriteDocs", "Extract/DocumentPaths",
+                 "Refine/ReadParquet", "Refine/Decide", "Refine/Dedup/DedupUrl", "Refine/Dedup/DedupMinHash",
+                 "Refine/Dedup/DedupLines", "Refine/WriteKept", "Refine/KeptPaths",
+                 "TrainTokenizer/SmallestHashes", "TrainTokenizer/Train",
+                 "Tokenize/Tokenize/Encode", "Tokenize/Finalize", "Tokenize/WriteSummary", "WriteCompletion"):
+        assert step in transforms, step
+    # Refine reads what extract wrote, tokenize what refine kept: the path PCollections connect them.
+    by_name = {t.unique_name: t for t in job.proto_pipeline.components.transforms.values()}
+    outputs_of = {pc for name in ("Extract/DocumentPaths",) for pc in by_name[name].outputs.values()}
+    assert any(set(t.inputs.values()) & outputs_of for n, t in by_name.items() if n.startswith("Refine/"))
+    kept = set(by_name["Refine/KeptPaths"].outputs.values())
+    assert any(set(t.inputs.values()) & kept for n, t in by_name.items() if n.startswith("Tokenize/"))
+    assert job.proto.name == "corpus-monthly"
+    assert job.proto.type_ == 1  # JOB_TYPE_BATCH
+    images = {beam_runner_api_pb2.DockerPayload.FromString(env.payload).container_image
+              for env in job.proto_pipeline.components.environments.values()}
+    assert images == {IMAGE}
+    assert job.options.view_as(GoogleCloudOptions).project == "test-project"
+    assert old.exists()  # a dry run deletes nothing
 
-    cfg = load_config()
-    snapshot = "CC-MAIN-2024-22"
-    root = completion.snapshot_dir("gs://corpus-bucket/corpus", snapshot)
-    warcs = [f"s3://commoncrawl/crawl-data/{snapshot}/segments/1.{i}/warc/f{i}.warc.gz" for i in range(3)]
-    extracted = [f"{root}/extracted/{extract.shard_name(w)}.parquet" for w in warcs]
-    refined = [f"{root}/refined/part-{i:05d}.parquet" for i in range(2)]
-    tok = train_bpe(["a small text to train on", "another one"], 300)
 
-    builds = {
-        "extract": lambda p: extract.build(p, warcs, completion.stage_dir("gs://corpus-bucket/corpus", snapshot, "extract"),
-                                           cfg, {"stage": "extract"}, splits=1),
-        "refine": lambda p: refine.build(p, extracted, completion.stage_dir("gs://corpus-bucket/corpus", snapshot, "refine"),
-                                         cfg, {"stage": "refine"}),
-        "tokenize": lambda p: tokenize.build(p, refined, completion.stage_dir("gs://corpus-bucket/corpus", snapshot, "tokenize"),
-                                             cfg["tokenize"], tokenizer_json(tok),
-                                             {"vocab_size": vocab_size(tok), "eot_token": "<|endoftext|>", "eot_id": 0,
-                                              "source": "tokenizer.json"}, {"seed": 0}),
-    }
-    expected = {"extract": {"Extract", "GroupDocs", "WriteDocs", "WriteDead", "WriteSummary"},
-                "refine": {"ReadParquet", "Signals", "Decide", "Dedup", "WriteKept", "WriteRemoved", "WriteSummary"},
-                "tokenize": {"Tokenize", "GroupRejected", "Finalize"}}
-    for stage, build in builds.items():
-        job, transforms = dry_run(stage, build)
-        top = {t for t in transforms if "/" not in t}
-        assert expected[stage] <= top, (stage, sorted(top))
-        if stage == "refine":  # URL, MinHash and line dedup are all in the refine job
-            assert {"Dedup/DedupUrl", "Dedup/DedupMinHash", "Dedup/DedupLines"} <= transforms
-        assert job.proto.name == f"corpus-monthly-{stage}"
-        assert job.proto.type_ == 1  # JOB_TYPE_BATCH
-        images = {beam_runner_api_pb2.DockerPayload.FromString(env.payload).container_image
-                  for env in job.proto_pipeline.components.environments.values()}
-        assert images == {IMAGE}
-        assert job.options.view_as(GoogleCloudOptions).project == "test-project"
-        # A grouped shuffle exists in every stage graph (no single-worker state).
-        assert any(t.spec.urn == "beam:transform:group_by_key:v1"
-                   for t in job.proto_pipeline.components.transforms.values())
+def test_template_launch_of_a_completed_snapshot_is_a_one_step_job(monkeypatch, tmp_path, cc_server):
+    pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient")
+    monkeypatch.setattr(completion, "is_complete", lambda output, snapshot, h: snapshot == SNAPSHOT)
+    monkeypatch.setattr(completion, "read_manifest", lambda output, snapshot: {"snapshot": snapshot})
+    jobs = launch_dry(monkeypatch, tmp_path, cc_server)
+    assert len(jobs) == 1
+    transforms = {t.unique_name for t in jobs[0].proto_pipeline.components.transforms.values()
+                  if "/" not in t.unique_name and not t.unique_name.startswith("ref_")}  # ref_: the root
+    assert transforms == {"AlreadyComplete", "Log"}
 
 
 # ---------------------------------------------------------------------------------------- scripts

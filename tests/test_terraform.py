@@ -116,12 +116,10 @@ def test_service_accounts_have_exactly_the_roles_they_need(tf):
     g = grants(tf)
     assert g["worker"] == {
         ("roles/dataflow.worker", "${var.project}"),
-        ("roles/dataflow.developer", "${var.project}"),  # the launcher submits one job per stage
         ("roles/storage.objectAdmin", "${google_storage_bucket.corpus.name}"),
         ("roles/secretmanager.secretAccessor", "${google_secret_manager_secret.aws.id}"),
         ("roles/artifactregistry.reader", "${google_artifact_registry_repository.images.name}"),
-        ("roles/iam.serviceAccountUser", "${google_service_account.worker.name}"),
-    }
+    }  # the launcher runs as this account too, but only describes the job: Dataflow creates it
     assert g["scheduler"] == {
         ("roles/dataflow.developer", "${var.project}"),
         ("roles/iam.serviceAccountUser", "${google_service_account.worker.name}"),

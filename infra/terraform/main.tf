@@ -82,7 +82,9 @@ resource "google_service_account" "scheduler" {
 }
 
 # Workers: run Dataflow work items; read/write the corpus bucket only; read the AWS secret only;
-# pull the template image from its repository only.
+# pull the template image from its repository only.  The template launcher runs as this account
+# too; it only checks/clears the completion manifest and writes the job description to the
+# bucket's staging/ (Dataflow itself creates the one job), so it needs nothing more.
 resource "google_project_iam_member" "worker_dataflow_worker" {
   project = var.project
   role    = "roles/dataflow.worker"
@@ -113,20 +115,6 @@ resource "google_artifact_registry_repository_iam_member" "worker_image" {
   repository = google_artifact_registry_repository.images.name
   role       = "roles/artifactregistry.reader"
   member     = "serviceAccount:${google_service_account.worker.email}"
-}
-
-# The template launcher runs as the worker account and submits one Dataflow job per stage
-# (extract, refine, tokenize), waiting for each: it needs to create jobs and to run them as itself.
-resource "google_project_iam_member" "worker_submits_stage_jobs" {
-  project = var.project
-  role    = "roles/dataflow.developer"
-  member  = "serviceAccount:${google_service_account.worker.email}"
-}
-
-resource "google_service_account_iam_member" "worker_acts_as_itself" {
-  service_account_id = google_service_account.worker.name
-  role               = "roles/iam.serviceAccountUser"
-  member             = "serviceAccount:${google_service_account.worker.email}"
 }
 
 # Scheduler: may launch Dataflow jobs, and may run them as the worker account (nothing else).
