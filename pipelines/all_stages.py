@@ -37,6 +37,9 @@ log = logging.getLogger("pipelines.all")
 
 TRAIN = "train"
 TOKENIZER_NAME = "tokenizer.json"
+# The resolved WARC list, written by the launcher next to the outputs and read by the job: a
+# whole snapshot's 90,000 URLs (~11 MB) inside the job graph would pass Dataflow's 10 MB limit.
+INPUT_LIST = "input_warcs.txt"
 DRY_RUN = "dry run"
 
 
@@ -115,12 +118,11 @@ class Stage(beam.PTransform):
 class WriteCompletionFn(beam.DoFn):
     """Writes ``_COMPLETE.json`` once every stage's summary exists, i.e. after all their outputs."""
 
-    def __init__(self, output: str, snapshot: str, config_hash: str, warcs: Sequence[str],
-                 stages: Sequence[str], params: Mapping[str, Any]):
+    def __init__(self, output: str, snapshot: str, config_hash: str, stages: Sequence[str],
+                 params: Mapping[str, Any]):
         self.output = output
         self.snapshot = snapshot
         self.config_hash = config_hash
-        self.warcs = list(warcs)
         self.stages = list(stages)
         self.params = dict(params)
 
@@ -128,11 +130,27 @@ class WriteCompletionFn(beam.DoFn):
         summaries = {name: s for name, s in (("extract", extract), ("refine", refine), ("tokenize", tokenize))
                      if name in self.stages}
         root = completion.snapshot_dir(self.output, self.snapshot)
+        warcs = read_lines(outputs.join(root, INPUT_LIST))
         manifest = completion.build_manifest(
-            snapshot=self.snapshot, config_hash=self.config_hash, input_warcs=self.warcs, stages=self.stages,
+            snapshot=self.snapshot, config_hash=self.config_hash, input_warcs=warcs, stages=self.stages,
             stage_summaries=summaries, files=completion.list_output_files(root), params=self.params)
         completion.write_completion(self.output, self.snapshot, manifest)
         yield manifest
+
+
+def read_lines(path: str) -> list[str]:
+    from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return [line for line in fh.read().decode("utf-8").splitlines() if line]
+
+
+def matched_files(pipeline, label: str, pattern: str):
+    """Paths matching ``pattern``, listed by the job (a list in the graph could be too large)."""
+    from apache_beam.io import fileio
+
+    return (pipeline | f"{label}Match" >> fileio.MatchFiles(pattern)
+            | f"{label}Paths" >> beam.Map(lambda m: m.path))
 
 
 class Plan:
@@ -150,16 +168,20 @@ def build_all(pipeline, plan: Plan):
     summaries = {}
     upstream = None  # PCollection of the files the previous stage wrote
     if "extract" in plan.stages:
+        warcs = (pipeline | "InputList" >> beam.Create([outputs.join(plan.root, INPUT_LIST)])
+                 | "ReadInputList" >> beam.FlatMap(read_lines))
         out = pipeline | "Extract" >> Stage(lambda p: extract.build(
-            p, plan.warcs, dirs["extract"], cfg, plan.extract_meta, plan.splits))
+            p, warcs, dirs["extract"], cfg, plan.extract_meta, plan.splits))
         summaries["extract"], upstream = out["summary"], out["documents"]
     if "refine" in plan.stages:
-        inputs = upstream if upstream is not None else plan.first_inputs
+        inputs = upstream if upstream is not None else \
+            matched_files(pipeline, "RefineInputs", outputs.join(dirs["extract"], "*.parquet"))
         out = pipeline | "Refine" >> Stage(lambda p: refine.build(
             p, inputs, dirs["refine"], cfg, refine.summary_meta(cfg, dirs["extract"], None)))
         summaries["refine"], upstream = out["summary"], out["kept"]
     if "tokenize" in plan.stages:
-        inputs = upstream if upstream is not None else (pipeline | "TokenizeInputs" >> beam.Create(plan.first_inputs))
+        inputs = upstream if upstream is not None else \
+            matched_files(pipeline, "TokenizeInputs", outputs.join(dirs["refine"], "*.parquet"))
         tokenizer = plan.tokenizer_json
         if tokenizer is None:
             from pipelines.train_tokenizer import TrainTokenizer
@@ -174,8 +196,7 @@ def build_all(pipeline, plan: Plan):
     return (pipeline
             | "CompletionTrigger" >> beam.Create([None])
             | "WriteCompletion" >> beam.ParDo(
-                WriteCompletionFn(plan.output, plan.snapshot, plan.config_hash, plan.warcs, plan.stages,
-                                  plan.params),
+                WriteCompletionFn(plan.output, plan.snapshot, plan.config_hash, plan.stages, plan.params),
                 **{name: beam.pvalue.AsSingleton(pc) for name, pc in summaries.items()}))
 
 
@@ -232,15 +253,16 @@ def clear_stage_outputs(dirs: Mapping[str, str], stages: Sequence[str], root: st
             outputs.prepare_output(root, [TOKENIZER_NAME], overwrite=True)
 
 
-def first_inputs(stages: Sequence[str], dirs: Mapping[str, str]) -> list[str]:
-    """Input files of a run that starts after extract: what the earlier stage left in OUTPUT."""
+def check_first_inputs(stages: Sequence[str], dirs: Mapping[str, str]) -> int:
+    """A run that starts after extract reads what an earlier run left in OUTPUT: fail now, with the
+    directory named, when there is nothing there.  Returns the number of input files."""
     from pipelines import refine, tokenize
 
     if stages[0] == "refine":
-        return refine.resolve_inputs(dirs["extract"])
+        return len(refine.resolve_inputs(dirs["extract"]))
     if stages[0] == "tokenize":
-        return tokenize.list_inputs(dirs["refine"])
-    return []
+        return len(tokenize.list_inputs(dirs["refine"]))
+    return 0
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
@@ -295,14 +317,16 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
         if completion.clear_completion(args.output, snapshot_id):
             print(f"all: removed {manifest_at} (other config or --force); redoing {snapshot_id}")
         clear_stage_outputs(dirs, stages, root, training=tok_json is None)
+        outputs.write_bytes_atomic(outputs.join(root, INPUT_LIST), "".join(w + "\n" for w in warcs).encode("utf-8"))
+    check_first_inputs(stages, dirs)
     workers = options.view_as(DirectOptions).direct_num_workers if local else None
     plan = Plan(
-        stages=stages, cfg=cfg, dirs=dirs, root=root, output=args.output, snapshot=snapshot_id, warcs=warcs,
+        stages=stages, cfg=cfg, dirs=dirs, root=root, output=args.output, snapshot=snapshot_id,
         config_hash=chash, params=params,
         splits=extract.plan_splits(warcs, cfg["extract"]["splits_per_file"], workers),
         extract_meta={"snapshot": snapshot_id, "source": args.source, "max_warcs": args.max_warcs,
                       "stage": "extract", "input_files": len(warcs), "config_sha256": config_hash(cfg)},
-        first_inputs=first_inputs(stages, dirs), tokenizer_json=tok_json, vocab_size=vsize,
+        tokenizer_json=tok_json, vocab_size=vsize,
         tokenizer_source=tok_source, tokenize_settings=tokenize_settings)
 
     where = "locally" if local else (f"described only ({described})" if described else "as one job")

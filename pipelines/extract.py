@@ -277,13 +277,17 @@ def output_schema(cfg: Mapping[str, Any]):
     return extend(SIGNAL_FIELDS)
 
 
-def build(pipeline, paths: list[str], output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],
+def build(pipeline, paths, output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],
           splits: int = 1) -> dict:
-    """The extract graph; returns ``{"summary": PCollection[dict], "documents": PCollection[path]}``."""
-    work = [(path, split, splits) for path in paths for split in range(splits)]
+    """The extract graph over ``paths`` (a list, or a PCollection of WARC locations); returns
+    ``{"summary": PCollection[dict], "documents": PCollection[path]}``."""
+    if isinstance(paths, beam.PCollection):
+        work = paths | "Work" >> beam.FlatMap(lambda path, n=splits: [(path, split, n) for split in range(n)])
+    else:
+        work = pipeline | "Inputs" >> beam.Create([(path, split, splits) for path in paths
+                                                   for split in range(splits)])
     signal_cfg = cfg if cfg["extract"]["compute_signals"] else None
-    docs, dead, outcomes, stats = (pipeline | "Inputs" >> beam.Create(work)
-                                   | "Extract" >> Extract(cfg["extract"], cfg["sources"], signal_cfg))
+    docs, dead, outcomes, stats = work | "Extract" >> Extract(cfg["extract"], cfg["sources"], signal_cfg)
     doc_files = (docs | "GroupDocs" >> beam.GroupByKey()
                  | "WriteDocs" >> beam.ParDo(WriteDocsFn(output, output_schema(cfg))))
     dead_files = (dead | "GroupDead" >> beam.GroupByKey()

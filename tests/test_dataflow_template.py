@@ -223,6 +223,9 @@ def test_template_launch_builds_one_dataflow_job_with_every_stage(monkeypatch, t
                  "TrainTokenizer/SmallestHashes", "TrainTokenizer/Train",
                  "Tokenize/Tokenize/Encode", "Tokenize/Finalize", "Tokenize/WriteSummary", "WriteCompletion"):
         assert step in transforms, step
+    # The WARC list is read by the job from OUTPUT/<snapshot>/input_warcs.txt, not built into the
+    # graph (a snapshot's 90,000 URLs would pass Dataflow's 10 MB job-graph limit).
+    assert "ReadInputList" in transforms and "Extract/Inputs" not in transforms
     # Refine reads what extract wrote, tokenize what refine kept: the path PCollections connect them.
     by_name = {t.unique_name: t for t in job.proto_pipeline.components.transforms.values()}
     outputs_of = {pc for name in ("Extract/DocumentPaths",) for pc in by_name[name].outputs.values()}
