@@ -32,11 +32,11 @@ import apache_beam as beam
 
 from pipelines import completion, outputs
 from pipelines.cli import CliError
+from tokenization.manifest import TOKENIZER_NAME
 
 log = logging.getLogger("pipelines.all")
 
 TRAIN = "train"
-TOKENIZER_NAME = "tokenizer.json"
 # The resolved WARC list, written by the launcher next to the outputs and read by the job: a
 # whole snapshot's 90,000 URLs (~11 MB) inside the job graph would pass Dataflow's 10 MB limit.
 INPUT_LIST = "input_warcs.txt"
@@ -88,20 +88,6 @@ def localize(location: str, data: bytes, workdir: str, name: str) -> str:
     return path
 
 
-# ---------------------------------------------------------------------------------------- run
-def resolve(args, cfg) -> tuple[str, list[str], Any]:
-    from pipelines.sources import SourceSettings, resolve_snapshot
-
-    if args.max_warcs is not None and args.max_warcs < 1:
-        raise CliError(f"--max-warcs must be at least 1, got {args.max_warcs}")
-    if args.s3_endpoint_url:
-        cfg["sources"]["s3_endpoint_url"] = args.s3_endpoint_url
-    settings = SourceSettings.from_dict(cfg["sources"])
-    snapshot_id, warcs = resolve_snapshot(args.snapshot, args.source, settings, max_warcs=args.max_warcs,
-                                          seed=cfg["sources"]["sample_seed"])
-    return snapshot_id, warcs, settings
-
-
 # ---------------------------------------------------------------------------------------- graph
 class Stage(beam.PTransform):
     """Runs a stage's ``build(pipeline, ...)`` under one label, so the stages' own step names
@@ -128,7 +114,7 @@ class WriteCompletionFn(beam.DoFn):
 
     def process(self, _, extract=None, refine=None, tokenize=None):
         summaries = {name: s for name, s in (("extract", extract), ("refine", refine), ("tokenize", tokenize))
-                     if name in self.stages}
+                     if s is not None}
         root = completion.snapshot_dir(self.output, self.snapshot)
         warcs = read_lines(outputs.join(root, INPUT_LIST))
         manifest = completion.build_manifest(
@@ -220,9 +206,9 @@ def describe_only(options) -> str | None:
     return DRY_RUN if options.view_as(TestOptions).dry_run else None
 
 
-def load_tokenizer(args, cfg, settings, workdir: str) -> tuple[str | None, int, str, dict]:
+def load_tokenizer(args, cfg, s: Mapping[str, Any], settings, workdir: str) -> tuple[str | None, int, str, dict]:
     """(tokenizer JSON or None when trained in the job, vocab size fixing the dtype, source name,
-    identity for the config hash)."""
+    identity for the config hash); ``s`` are the resolved tokenize settings."""
     import posixpath
 
     from pipelines import tokenize
@@ -233,7 +219,6 @@ def load_tokenizer(args, cfg, settings, workdir: str) -> tuple[str | None, int, 
         return None, int(train["vocab_size"]), TOKENIZER_NAME, {"train": train}
     data = fetch_bytes(args.tokenizer, settings)
     path = localize(args.tokenizer, data, workdir, "tokenizer-input.json")
-    s = tokenize.resolve_settings(argparse.Namespace(), cfg)
     tok = tokenize.load_stage_tokenizer(path, s)
     return tokenizer_json(tok), vocab_size(tok), posixpath.basename(args.tokenizer), \
         {"sha256": hashlib.sha256(data).hexdigest()}
@@ -253,16 +238,15 @@ def clear_stage_outputs(dirs: Mapping[str, str], stages: Sequence[str], root: st
             outputs.prepare_output(root, [TOKENIZER_NAME], overwrite=True)
 
 
-def check_first_inputs(stages: Sequence[str], dirs: Mapping[str, str]) -> int:
+def check_first_inputs(stages: Sequence[str], dirs: Mapping[str, str]) -> None:
     """A run that starts after extract reads what an earlier run left in OUTPUT: fail now, with the
-    directory named, when there is nothing there.  Returns the number of input files."""
+    directory named, when there is nothing there (the job lists the files itself)."""
     from pipelines import refine, tokenize
 
     if stages[0] == "refine":
-        return len(refine.resolve_inputs(dirs["extract"]))
-    if stages[0] == "tokenize":
-        return len(tokenize.list_inputs(dirs["refine"]))
-    return 0
+        refine.resolve_inputs(dirs["extract"])
+    elif stages[0] == "tokenize":
+        tokenize.list_inputs(dirs["refine"])
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
@@ -270,7 +254,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     from apache_beam.options.pipeline_options import DirectOptions
 
     from pipelines import extract, refine, tokenize
-    from pipelines.config import config_hash, load_config
+    from pipelines.config import load_config
     from pipelines.runner import is_local, make_options, new_pipeline
     from pipelines.sources import SourceSettings
 
@@ -291,15 +275,17 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
         cfg = load_config(config_path)
         if "refine" in stages:
             refine.validate(cfg)
-        snapshot_id, warcs, settings = resolve(args, cfg)
+        resolve_args = argparse.Namespace(snapshot=args.snapshot, input=None, max_warcs=args.max_warcs,
+                                          source=args.source, s3_endpoint_url=args.s3_endpoint_url)
+        warcs, source_meta = extract.resolve_inputs(resolve_args, cfg)
+        snapshot_id = source_meta["snapshot"]
         if args.snapshot == "latest":
             print(f"all: 'latest' is {snapshot_id}")
-        tok_json, vsize, tok_source, tokenizer_id = None, 0, "", None
+        tok_json, vsize, tok_source, tokenizer_id, tokenize_settings = None, 0, "", None, None
         if "tokenize" in stages:
-            tok_json, vsize, tok_source, tokenizer_id = load_tokenizer(args, cfg, settings, workdir)
             tokenize_settings = tokenize.resolve_settings(argparse.Namespace(), cfg)
-        else:
-            tokenize_settings = None
+            tok_json, vsize, tok_source, tokenizer_id = load_tokenizer(
+                args, cfg, tokenize_settings, SourceSettings.from_dict(cfg["sources"]), workdir)
 
     params = {"max_warcs": args.max_warcs, "source": args.source, "stages": stages, "tokenizer": tokenizer_id}
     chash = completion.run_config_hash(cfg, params)
@@ -324,8 +310,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
         stages=stages, cfg=cfg, dirs=dirs, root=root, output=args.output, snapshot=snapshot_id,
         config_hash=chash, params=params,
         splits=extract.plan_splits(warcs, cfg["extract"]["splits_per_file"], workers),
-        extract_meta={"snapshot": snapshot_id, "source": args.source, "max_warcs": args.max_warcs,
-                      "stage": "extract", "input_files": len(warcs), "config_sha256": config_hash(cfg)},
+        extract_meta=extract.summary_meta(source_meta, warcs, cfg),
         tokenizer_json=tok_json, vocab_size=vsize,
         tokenizer_source=tok_source, tokenize_settings=tokenize_settings)
 

@@ -342,6 +342,10 @@ def resolve_inputs(args, cfg) -> tuple[list[str], dict]:
     return paths, {"input": args.input}
 
 
+def summary_meta(source_meta: Mapping[str, Any], paths: list[str], cfg: Mapping[str, Any]) -> dict:
+    return {**source_meta, "stage": "extract", "input_files": len(paths), "config_sha256": config_hash(cfg)}
+
+
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     cfg = load_config(args.config)
     paths, meta = resolve_inputs(args, cfg)
@@ -350,7 +354,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     local = is_local(options)
     workers = options.view_as(DirectOptions).direct_num_workers if local else None
     splits = plan_splits(paths, cfg["extract"]["splits_per_file"], workers)
-    meta = {**meta, "stage": "extract", "input_files": len(paths), "config_sha256": config_hash(cfg)}
+    meta = summary_meta(meta, paths, cfg)
     where = f"locally on {workers} worker(s)" if local else "on the configured runner"
     log.info("extract: %d input file(s) x %d split(s) -> %s, running %s", len(paths), splits, args.output, where)
     started = time.monotonic()

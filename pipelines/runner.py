@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 LOCAL_RUNNER = "local"
 
 
-def _has_flag(args: Sequence[str], name: str) -> bool:
+def has_flag(args: Sequence[str], name: str) -> bool:
     return any(a == name or a.startswith(name + "=") for a in args)
 
 
@@ -53,7 +53,7 @@ def make_options(beam_args: Sequence[str], *, workers: int | None = None) -> Pip
                     "--direct_num_workers": str(workers or default_workers()),
                     "--default_sdk_harness_log_level": "WARNING",
                     "--sdk_harness_log_level_overrides": WORKER_LOG_LEVELS}
-        args += [f"{flag}={value}" for flag, value in defaults.items() if not _has_flag(args, flag)]
+        args += [f"{flag}={value}" for flag, value in defaults.items() if not has_flag(args, flag)]
     options = PipelineOptions(args)
     if runner.lower() == LOCAL_RUNNER and workers is not None:
         options.view_as(DirectOptions).direct_num_workers = workers

@@ -42,12 +42,10 @@ AWS_SECRET_ENV = "CORPUS_AWS_SECRET"
 AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
-def _has(args: Sequence[str], name: str) -> bool:
-    return any(a == name or a.startswith(name + "=") for a in args)
-
-
 def to_cli(argv: Sequence[str], environ=os.environ) -> list[str]:
     """The ``python -m pipelines ...`` argument list for the launcher's ``argv``."""
+    from pipelines.runner import has_flag
+
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     for name in TEMPLATE_PARAMETERS:
         parser.add_argument(f"--{name}", default=None)
@@ -58,11 +56,11 @@ def to_cli(argv: Sequence[str], environ=os.environ) -> list[str]:
         if value is not None and str(value).strip() != "":  # an unset optional parameter may arrive empty
             cli += [option, str(value).strip()]
     beam = list(beam_args)
-    if not _has(beam, "--runner"):
+    if not has_flag(beam, "--runner"):
         beam.append("--runner=DataflowRunner")
-    if not _has(beam, "--sdk_location"):
+    if not has_flag(beam, "--sdk_location"):
         beam.append("--sdk_location=container")
-    if environ.get(WORKER_IMAGE_ENV) and not _has(beam, "--sdk_container_image"):
+    if environ.get(WORKER_IMAGE_ENV) and not has_flag(beam, "--sdk_container_image"):
         beam.append(f"--sdk_container_image={environ[WORKER_IMAGE_ENV]}")
     return cli + beam
 
