@@ -45,7 +45,13 @@ SHARD_FILE_RE = re.compile(r"^(train|val)-\d{5}\.(bin|idx)$")
 
 # ---------------------------------------------------------------------------------------- files
 class BeamFileSystem:
-    """tokenization.indexed's filesystem interface over Beam's FileSystems (local, gs://, s3://)."""
+    """tokenization's filesystem interfaces (indexed writing; ``iter_parquet_docs`` reading) over
+    Beam's FileSystems (local, gs://, s3://)."""
+
+    def open_input_file(self, path: str):
+        from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
     def create(self, path: str):
         from apache_beam.io.filesystems import CompressionTypes, FileSystems

@@ -22,16 +22,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines import outputs
-
-
-class BeamFiles:
-    """The one method ``tokenization.tokenizer.iter_parquet_docs`` needs, over Beam's filesystems
-    (local, gs://, s3://), so the job reads documents exactly as the command line does."""
-
-    def open_input_file(self, path: str):
-        from apache_beam.io.filesystems import CompressionTypes, FileSystems
-
-        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+from pipelines.tokenize import BeamFileSystem
 
 
 class HashDocsFn(beam.DoFn):
@@ -44,7 +35,7 @@ class HashDocsFn(beam.DoFn):
         from tokenization.shards import doc_hash
         from tokenization.tokenizer import iter_parquet_docs
 
-        for row, doc_id, _ in iter_parquet_docs(BeamFiles(), path):
+        for row, doc_id, _ in iter_parquet_docs(BeamFileSystem(), path):
             yield doc_hash(self.seed, doc_id), path, row
 
 
@@ -68,7 +59,7 @@ class ReadChosenFn(beam.DoFn):
         rows = None if wanted is None else set(wanted.get(path, ()))
         if rows is not None and not rows:
             return
-        for row, _, text in iter_parquet_docs(BeamFiles(), path):
+        for row, _, text in iter_parquet_docs(BeamFileSystem(), path):
             if rows is None or row in rows:
                 self.docs.inc()
                 yield (path, row), text
