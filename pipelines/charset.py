@@ -1,7 +1,10 @@
 """Decoding HTML bytes to text without silently producing mojibake.
 
 Order: byte-order mark, HTTP ``Content-Type`` charset, ``<meta charset>`` / ``http-equiv``, then
-detection.  A declared charset is used only if the bytes decode under it strictly; a declaration
+detection.  As in the WHATWG prescan, a UTF-16 label found in ``<meta>`` means UTF-8 (a page whose
+``<meta>`` can be read as ASCII is not UTF-16) and ``x-user-defined`` means windows-1252; a UTF-16
+label in the HTTP header over bytes with no NUL in the first 4 KB (so no UTF-16 markup) is ignored.
+A declared charset is used only if the bytes decode under it strictly; a declaration
 of a single-byte legacy codec over bytes that are valid multi-byte UTF-8 is overridden (that
 combination is almost always a wrong declaration, and decoding it as declared is the classic
 mojibake).  When nothing decodes cleanly and detection is not confident, ``UndecodableError`` is
@@ -26,8 +29,13 @@ _WHATWG_ALIASES = {
     "x-sjis": "shift_jis", "shift-jis": "shift_jis", "sjis": "shift_jis", "ms932": "cp932",
     "windows-31j": "cp932", "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
     "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "tis-620": "cp874", "iso-8859-11": "cp874",
-    "utf8": "utf-8", "unicode": "utf-16",
+    "utf8": "utf-8", "x-user-defined": "cp1252",
+    # UTF-16 labels: WHATWG decodes "utf-16" and its aliases as little-endian without a BOM
+    "utf-16": "utf-16-le", "utf-16le": "utf-16-le", "unicode": "utf-16-le", "csunicode": "utf-16-le",
+    "iso-10646-ucs-2": "utf-16-le", "ucs-2": "utf-16-le", "unicodefeff": "utf-16-le",
+    "utf-16be": "utf-16-be", "unicodefffe": "utf-16-be",
 }
+_UTF16 = {"utf-16", "utf-16-le", "utf-16-be"}
 
 _SINGLE_BYTE = {"cp1252", "iso8859-1", "latin-1", "cp1250", "iso8859-2", "cp1251", "koi8-r", "cp1254",
                 "iso8859-15", "cp874", "mac-roman", "cp437", "ascii"}
@@ -89,6 +97,11 @@ def decode_html(body: bytes, content_type: str | None = None,
         codec = normalise_label(label)
         if not codec:
             continue
+        if codec in _UTF16:
+            if source == "meta":
+                codec = "utf-8"      # WHATWG prescan: a <meta> we could read as ASCII is not UTF-16
+            elif b"\x00" not in body[:META_SCAN_BYTES]:
+                continue             # UTF-16 markup has a NUL in every ASCII character
         if codec in _SINGLE_BYTE:
             utf8 = _utf8_multibyte(body)
             if utf8 is not None:

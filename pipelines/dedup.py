@@ -31,7 +31,7 @@ from pipelines.dedup_common import MergeStats, fingerprint
 from pipelines.dedup_lines import DedupLines
 from pipelines.dedup_minhash import DedupMinHash
 from pipelines.dedup_url import DedupByUrl
-from pipelines.schema import DEAD_LETTER_SCHEMA, REQUIRED_INPUT_COLUMNS, doc_id_for
+from pipelines.schema import DEAD_LETTER_SCHEMA, REQUIRED_INPUT_COLUMNS, row_doc_id
 
 KEPT_FIELDS = [pa.field("dup_cluster_id", pa.string()), pa.field("dup_cluster_size", pa.int64()),
                pa.field("dup_lines_removed", pa.int64())]
@@ -59,10 +59,7 @@ def _prepare(row: Mapping[str, Any]):
             "stage": "dedup", "reason": reason, "detail": f"doc_id={row.get('doc_id')!r}"})
         return
     doc = {k: v for k, v in row.items() if k not in ADDED_COLUMNS}
-    if not doc.get("doc_id"):
-        doc["doc_id"] = doc_id_for(f"{url or ''}\n{text}")
-    else:
-        doc["doc_id"] = str(doc["doc_id"])
+    doc["doc_id"] = row_doc_id(doc.get("doc_id"), url, text)
     yield doc
 
 

@@ -11,8 +11,10 @@ Graph::
 
 Output files are per input WARC and range of record offsets (``extract.output_chunk_bytes``),
 sorted by offset, so the bytes do not depend on worker count or bundle order and a writer's
-memory does not grow with the size of a WARC.  Each record produces exactly one outcome, so the
-summary can show records in = kept + dropped + dead-lettered.
+memory does not grow with the size of a WARC.  Each record produces exactly one outcome.  The
+summary's ``records_read`` is counted by the reader itself (records framed + unreadable regions,
+``warc_framing.ReadStats``), not derived from the outcomes, and ``balance`` says whether it equals
+kept + dropped + dead-lettered; when it does not, the summary and the printed report say so.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from pipelines.records import DEAD, DROPPED, KEPT, Outcome, dead_letter, extract
 from pipelines.runner import is_local, make_options, new_pipeline
 from pipelines.schema import DOC_SCHEMA, extend
 from pipelines.warc import ReadError, iter_records, local_opener, stream_opener
+from pipelines.warc_framing import HeaderLimits, ReadStats
 
 log = logging.getLogger("pipelines.extract")
 
@@ -62,6 +65,7 @@ DEAD_LETTERS = "dead"
 STATS = "stats"
 PROGRESS_EVERY = 5000  # records between progress lines of one reader (a CC WARC has ~100k)
 STAGE_OUTPUTS = ("*.parquet", "dead-letter/*.jsonl", "summary.json")
+READ_RECORDS, READ_ERRORS = "reader_records_framed", "reader_unreadable_regions"   # STATS keys
 
 
 # ---------------------------------------------------------------------------------------- naming
@@ -135,10 +139,13 @@ class ExtractFileFn(beam.DoFn):
 
     def process(self, element) -> Iterable[Any]:
         path, split, splits = element
-        started, n, opened = time.monotonic(), 0, []
+        started, n, opened, read = time.monotonic(), 0, [], ReadStats()
+        limits = HeaderLimits(self.cfg["max_header_line_bytes"], self.cfg["max_header_block_bytes"])
         for item in iter_records(_opener(path, self.source_settings, opened), path,
                                  want_body=want_body(self.cfg), max_body_bytes=self.cfg["max_payload_bytes"],
-                                 select=lambda off: split_of(off, splits) == split):
+                                 select=lambda off: split_of(off, splits) == split,
+                                 max_decoded_bytes=self.cfg["max_decoded_bytes"],
+                                 header_limits=limits, stats=read):
             n += 1
             self.records.inc()
             if n % PROGRESS_EVERY == 0:
@@ -156,6 +163,9 @@ class ExtractFileFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(OUTCOMES, (outcome.status, outcome.reason))
         for name in ("retries", "resumes"):
             yield beam.pvalue.TaggedOutput(STATS, (f"source_{name}", sum(getattr(st, name, 0) for st in opened)))
+        # Counted by the reader, not here: the summary checks them against the outcomes.
+        yield beam.pvalue.TaggedOutput(STATS, (READ_RECORDS, read.records))
+        yield beam.pvalue.TaggedOutput(STATS, (READ_ERRORS, read.errors))
         self.progress.info("%s [split %d/%d]: done, %d records in %.1fs", path, split + 1, splits, n,
                            time.monotonic() - started)
 
@@ -204,22 +214,33 @@ class WriteDeadFn(beam.DoFn):
         yield name
 
 
-def build_summary(counts: Mapping[tuple[str, str], int], meta: Mapping[str, Any]) -> dict:
+def build_summary(counts: Mapping[tuple[str, str], int], meta: Mapping[str, Any],
+                  stats: Mapping[str, int]) -> dict:
+    """The summary: ``records_read`` is what the readers yielded (``stats``, counted by
+    ``iter_records``), checked against the outcomes; ``balance.ok`` is false when they differ."""
     by_status: dict[str, dict[str, int]] = {KEPT: {}, DROPPED: {}, DEAD: {}}
     for (status, reason), n in counts.items():
         by_status.setdefault(status, {})[reason] = n
     kept = sum(by_status[KEPT].values())
     dropped = sum(by_status[DROPPED].values())
     dead = sum(by_status[DEAD].values())
-    records = kept + dropped + dead
+    outcomes = sum(sum(reasons.values()) for reasons in by_status.values())
+    framed, unreadable = int(stats.get(READ_RECORDS, 0)), int(stats.get(READ_ERRORS, 0))
+    records = framed + unreadable
+    balance = {"ok": records == outcomes == kept + dropped + dead, "records_read": records,
+               "outcomes": outcomes, "records_framed": framed, "unreadable_regions": unreadable}
+    if not balance["ok"]:
+        log.warning("extract: %d records read but %d outcomes: the counts do not balance", records, outcomes)
     return {
         **meta,
         "records_read": records,
         "kept": kept,
         "dropped": dropped,
         "dead_lettered": dead,
+        "balance": balance,
         "dropped_by_reason": dict(sorted(by_status[DROPPED].items())),
         "dead_lettered_by_reason": dict(sorted(by_status[DEAD].items())),
+        "source": {k: v for k, v in sorted(stats.items()) if k not in (READ_RECORDS, READ_ERRORS)},
     }
 
 
@@ -231,8 +252,7 @@ class WriteSummaryFn(beam.DoFn):
         self.meta = dict(meta)
 
     def process(self, _, counts, stats, doc_files, dead_files):
-        summary = build_summary(dict(counts), self.meta)
-        summary["source"] = dict(sorted(stats))
+        summary = build_summary(dict(counts), self.meta, dict(stats))
         summary["outputs"] = {"documents": sorted(doc_files), "dead_letter": sorted(dead_files)}
         outputs.write_json(outputs.join(self.output, "summary.json"), summary)
         yield summary
@@ -372,6 +392,11 @@ def print_summary(summary: Mapping[str, Any], output: str, seconds: float) -> No
     lines += [f"    {reason:<28}{n}" for reason, n in summary["dropped_by_reason"].items()]
     lines.append(f"  dead-lettered {summary['dead_lettered']}")
     lines += [f"    {reason:<28}{n}" for reason, n in summary["dead_lettered_by_reason"].items()]
+    balance = summary.get("balance") or {}
+    if not balance.get("ok", True):
+        lines.append(f"  WARNING: counts do not balance: {balance['records_read']} records read, "
+                     f"{balance['outcomes']} outcomes ({balance['records_read'] - balance['outcomes']:+d} "
+                     "without an outcome); see summary.json \"balance\"")
     lines.append(f"  documents:    {output}/*.parquet ({len(summary['outputs']['documents'])} files)")
     lines.append(f"  dead letters: {output}/dead-letter/*.jsonl")
     lines.append(f"  summary:      {output}/summary.json")

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from pipelines.charset import UndecodableError, decode_html
 from pipelines.html_text import ExtractionError, ExtractionTimeout, Extractor
-from pipelines.schema import doc_id_for
+from pipelines.schema import record_doc_id
 from pipelines.warc import RawRecord, ReadError
 
 KEPT, DROPPED, DEAD = "kept", "dropped", "dead_letter"
@@ -89,8 +89,8 @@ def header_outcome(record: RawRecord, cfg: Mapping[str, Any]) -> Outcome | None:
     if record.body is None:
         decode_error = record.decode_error
         if decode_error:
-            return Outcome(DEAD, "bad_content_encoding",
-                           dead=dead_letter(record, "read", "bad_content_encoding", decode_error))
+            reason = record.decode_reason or "bad_content_encoding"  # or decoded_too_large
+            return Outcome(DEAD, reason, dead=dead_letter(record, "read", reason, decode_error))
         return Outcome(DROPPED, "payload_too_large")
     if not (mime_type(record.header("Content-Type")) or mime_type(record.identified_type)):
         if not record.body[:1024].lstrip().lower().startswith(_SNIFF):
@@ -122,7 +122,7 @@ def extract_document(record: RawRecord, cfg: Mapping[str, Any], extractor: Extra
     consent = meta_consent(html) if meta_consent else {}
     x_robots = record.headers_all("X-Robots-Tag")
     doc = {
-        "doc_id": doc_id_for(record.record_id or f"{record.warc_file}@{record.offset}"),
+        "doc_id": record_doc_id(record.record_id, record.warc_file, record.offset),
         "url": url,
         "text": text,
         "title": extracted.title,

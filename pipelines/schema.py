@@ -14,7 +14,7 @@ import pyarrow as pa
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 DOC_FIELDS: list[pa.Field] = [
-    pa.field("doc_id", pa.string(), nullable=False),        # stable id (hash of WARC record id)
+    pa.field("doc_id", pa.string(), nullable=False),        # stable, unique id: record_doc_id / row_doc_id
     pa.field("url", pa.string(), nullable=False),
     pa.field("text", pa.string(), nullable=False),
     pa.field("title", pa.string()),
@@ -59,6 +59,35 @@ def extend(extra: Iterable[pa.Field], base: pa.Schema = DOC_SCHEMA) -> pa.Schema
     return schema
 
 
+# --- document ids: the one policy every stage uses ---------------------------------------------
+
 def doc_id_for(key: str) -> str:
-    """Stable 16-hex-digit document id from a WARC record id (or any unique key)."""
+    """Stable 16 hex digits from any key (sha256); the ``*_doc_id`` functions below choose the key."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def warc_basename(warc_file: str) -> str:
+    """The file name of a WARC path or URL: the same for s3://, gs://, https:// and local copies."""
+    if "://" in warc_file:
+        warc_file = warc_file.split("#", 1)[0].split("?", 1)[0]
+    return warc_file.rstrip("/").rsplit("/", 1)[-1]
+
+
+def record_doc_id(record_id: str | None, warc_file: str, offset: int) -> str:
+    """The doc_id of the record at byte ``offset`` of ``warc_file`` (extract).
+
+    Unique per record even when WARC-Record-IDs repeat (real crawls and concatenated files have
+    duplicates): the key is record id + file name + offset.  Stable across runs, and across
+    sources of the same file, because it uses the file's basename, not its path or URL.
+    """
+    return doc_id_for(f"{record_id or ''}\x00{warc_basename(warc_file)}\x00{offset}")
+
+
+def row_doc_id(doc_id: object, url: str | None, text: str) -> str:
+    """A row's doc_id: its own when set, else derived from url + text (Parquet inputs without a
+    ``doc_id`` column).  refine, dedup and tokenize all call this, so an input without ids gets
+    the same ids in every stage.  (tokenization.tokenizer.document_id mirrors it, since
+    tokenization/ may not import pipelines/; tests/test_doc_id.py checks they agree.)"""
+    if doc_id is not None and doc_id != "":
+        return str(doc_id)
+    return doc_id_for(f"{url or ''}\x00{text}")

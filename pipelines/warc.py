@@ -6,6 +6,9 @@ iterator.  ``iter_records`` restarts it: it scans forward from the failure for t
 record start (a gzip member header in ``.gz`` files, a ``WARC/`` line in plain files), resumes
 there, and reports the skipped byte range as one ``ReadError``.  A whole-file gzip (one member
 holding many records, which warcio refuses) is re-read through a streaming decompressor.
+Records are framed by ``warc_framing.GuardedIterator``, which does not trust a record's own
+header: capped header lines/blocks, a checked Content-Length, and a record that does not end
+where it says resyncs (so it cannot swallow the records after it).
 
 No Beam import: this module is shared by the extract stage and the robots.txt reader.
 """
@@ -19,17 +22,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Iterator
 
-from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
+from pipelines import http_body
 from pipelines.sources.errors import ObjectChangedError, RetriesExhaustedError
+from pipelines.warc_framing import GZIP_MAGIC, WARC_MAGIC, FramingError, GuardedIterator, HeaderLimits, \
+    ReadStats, is_arc, looks_gzipped, trailing_bytes
 
 log = logging.getLogger(__name__)
 
-GZIP_MAGIC = b"\x1f\x8b\x08"
-WARC_MAGIC = b"WARC/1."
 SCAN_CHUNK = 1 << 20
+DEFAULT_MAX_DECODED_BYTES = 20_000_000   # extract.max_decoded_bytes
 
 # Errors that mean the source itself failed (file vanished, network gone past every retry, object
 # replaced mid-read); resyncing cannot help, the rest of that file is reported as one dead letter.
@@ -54,6 +57,7 @@ class RawRecord:
     http_headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes | None = None               # HTTP payload, transfer/content-encoding removed
     decode_error: str | None = None         # why ``body`` is None although it was read
+    decode_reason: str | None = None        # dead-letter reason for decode_error
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -84,7 +88,12 @@ class ReadError:
 
 
 class RecordDecodeError(Exception):
-    """The HTTP body of one record could not be decoded (bad chunking / content-encoding)."""
+    """The HTTP body of one record could not be decoded; ``reason`` is the dead-letter reason
+    (``bad_content_encoding`` or ``decoded_too_large``)."""
+
+    def __init__(self, detail: str, reason: str = http_body.BAD_CONTENT_ENCODING):
+        super().__init__(detail)
+        self.reason = reason
 
 
 def parse_warc_date(value: str | None) -> datetime | None:
@@ -103,40 +112,13 @@ def parse_warc_date(value: str | None) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
-def _decompress(data: bytes, encoding: str) -> bytes:
-    """Strict Content-Encoding decoding (warcio's readers fall back to the raw bytes on error)."""
-    if encoding in ("gzip", "x-gzip"):
-        if data[:2] != b"\x1f\x8b":
-            # Common Crawl stores most payloads already decoded but some crawlers keep the
-            # header: a "gzip" body that is not gzip at all is taken as-is rather than lost.
-            return data
-        out = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        # Servers send either zlib-wrapped or raw deflate under this name.
-        out = zlib.decompressobj(zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS)
-    else:  # br: warcio's brotli reader raises on bad data
-        return BufferedReader(io.BytesIO(data), decomp_type=encoding).read()
-    body = out.decompress(data) + out.flush()
-    if not out.eof:
-        raise zlib.error("compressed stream ends early")
-    return body
-
-
-def decode_body(raw: bytes, http_headers: list[tuple[str, str]]) -> bytes:
-    """Undo Transfer-Encoding: chunked and Content-Encoding (gzip/deflate/br) on an HTTP body."""
-    headers = {k.lower(): v for k, v in http_headers}
-    encoding = (headers.get("content-encoding") or "").strip().lower() or None
-    if encoding in ("identity", "none"):
-        encoding = None
-    if encoding and encoding not in BufferedReader.get_supported_decompressors():
-        raise RecordDecodeError(f"unsupported Content-Encoding {encoding!r}")
-    chunked = (headers.get("transfer-encoding") or "").strip().lower() == "chunked"
+def decode_body(raw: bytes, http_headers: list[tuple[str, str]],
+                max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> bytes:
+    """Undo Transfer-Encoding: chunked and Content-Encoding, streaming, capped (pipelines.http_body)."""
     try:
-        body = ChunkedDataReader(io.BytesIO(raw), raise_exceptions=True).read() if chunked else raw
-        return _decompress(body, encoding) if encoding else body
-    except Exception as exc:  # ChunkedDataException, zlib.error, brotli errors
-        raise RecordDecodeError(f"cannot decode body ({'chunked ' if chunked else ''}{encoding or ''}): "
-                                f"{exc!s:.200}") from exc
+        return http_body.decode_body(raw, http_headers, max_decoded_bytes)
+    except http_body.BodyDecodeError as exc:
+        raise RecordDecodeError(str(exc), exc.reason) from exc
 
 
 Opener = Callable[[int], BinaryIO]
@@ -153,23 +135,38 @@ def _select_all(_: int) -> bool:
 
 def iter_records(open_at: Opener, warc_file: str, *, want_body: Wanted = _want_nothing,
                  max_body_bytes: int = 5_000_000,
-                 select: Callable[[int], bool] = _select_all) -> Iterator[RawRecord | ReadError]:
+                 select: Callable[[int], bool] = _select_all,
+                 max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+                 header_limits: HeaderLimits | None = None,
+                 stats: ReadStats | None = None) -> Iterator[RawRecord | ReadError]:
     """Yield every record of one WARC/ARC file, and a ReadError for each unreadable region.
 
     ``open_at(pos)`` returns a binary stream positioned at byte ``pos`` of the file (it is called
     again only after corruption).  ``want_body(record)`` decides, from the headers alone, whether
     the HTTP body is read; bodies longer than ``max_body_bytes`` are not read (``body`` stays None
-    and the caller sees ``length``).  ``select(offset)`` keeps only some records and errors:
-    several readers of one file can split it between them (each still streams the whole file,
-    but reads bodies only of the records it keeps).
+    and the caller sees ``length``); a body that decodes to more than ``max_decoded_bytes`` is
+    not kept either (``decode_reason`` "decoded_too_large").  ``select(offset)`` keeps only some
+    records and errors: several readers of one file can split it between them (each still streams the whole file,
+    but reads bodies only of the records it keeps).  ``header_limits`` caps a header line and a
+    record's header block (``pipelines.warc_framing``: over the cap, a bad or missing
+    Content-Length, or a record that does not end where it says is a ReadError, then resync).
+    ``stats``, if given, counts what is yielded, for callers that check every item got an outcome.
     """
-    for item in _iter_all(open_at, warc_file, want_body, max_body_bytes, select):
+    limits = header_limits or HeaderLimits()
+    for item in _iter_all(open_at, warc_file, want_body, max_body_bytes, select, max_decoded_bytes, limits):
         if select(item.offset):
+            if stats is not None:
+                if isinstance(item, ReadError):
+                    stats.errors += 1
+                else:
+                    stats.records += 1
             yield item
 
 
 def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes: int,
-              select: Callable[[int], bool]) -> Iterator[RawRecord | ReadError]:
+              select: Callable[[int], bool],
+              max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+              limits: HeaderLimits | None = None) -> Iterator[RawRecord | ReadError]:
     pos = 0
     pending: ReadError | None = None   # damage seen, reported once the next good record is found
     yielded = 0
@@ -180,30 +177,58 @@ def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes
             stream = open_at(pos)
             if is_gzip is None:
                 head = _peek(stream, 4096)
-                is_gzip = head[:3] == GZIP_MAGIC
-                if _is_arc(head, is_gzip):
+                is_gzip = looks_gzipped(head, warc_file)
+                if is_arc(head, is_gzip):
                     arc_name = posixpath.basename(warc_file)
         except SOURCE_ERRORS as exc:
             if pending is not None:
                 yield pending
             yield _source_error(warc_file, pos, exc)
             return
-        iterator = ArchiveIterator(stream, arc2warc=True)
+        iterator = GuardedIterator(stream, limits)
         # Streams that can tell() report absolute positions, wrapped ones count from 0.
         base = pos - iterator.offset
         try:
+            resume, restart_at = False, None
             for rec in iterator:
                 offset = base + iterator.offset
                 record = _frame(rec, warc_file, offset, want_body if select(offset) else _want_nothing,
-                                max_body_bytes, arc_name)
+                                max_body_bytes, arc_name, max_decoded_bytes)
+                clean = iterator.finish_record(rec)
+                if not clean and not is_gzip:
+                    # Not followed by a blank line: if the next record starts before where
+                    # reading stopped, this record's Content-Length swallowed it; else a few
+                    # stray bytes follow (warcio skips them).
+                    nxt = _scan(open_at, offset + 1, WARC_MAGIC)
+                    if nxt is not None and nxt < base + iterator.checked_end:
+                        raise FramingError("malformed_record", f"Content-Length runs into the next record at byte {nxt}")
                 if pending is not None:
                     pending.skipped_bytes = record.offset - pending.offset
                     yield pending
                     pending = None
                 yielded += 1
                 yield record
-            trailing = _trailing_bytes(iterator)
+                if not clean and is_gzip:
+                    # Bytes after the record inside its member (a short Content-Length, or a corrupt
+                    # member inflating past its end): positions inside a member mean nothing, so
+                    # go on at the next member start instead of parsing them as records.
+                    resume, restart_at = True, _scan(open_at, offset + 1, GZIP_MAGIC)
+                    break
+            if resume:
+                _close(stream)
+                if restart_at is None:
+                    return
+                pos = restart_at
+                continue
+            trailing = trailing_bytes(iterator)
             _close(stream)
+            nxt = _scan(open_at, base + iterator.offset + 1, GZIP_MAGIC) if trailing and is_gzip else None
+            if nxt is not None:
+                # warcio stopped quietly at a member it could not read; later members may be fine.
+                pending = pending or ReadError(warc_file, base + iterator.offset, "malformed_record",
+                                               f"{trailing} bytes do not form a complete record")
+                pos = nxt
+                continue
             if trailing:
                 # warcio ends quietly on a record cut short (a truncated download or gzip
                 # member); those bytes were a record we could not read, so report them.
@@ -220,18 +245,22 @@ def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes
                 yield pending
             yield _source_error(warc_file, base + iterator.offset, exc)
             return
-        except (ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError, IndexError, KeyError,
-                UnicodeDecodeError, AttributeError, TypeError) as exc:
+        except (FramingError, ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError, IndexError,
+                KeyError, UnicodeDecodeError, AttributeError, TypeError, ArithmeticError) as exc:
             # AttributeError/TypeError/IndexError come from warcio's parser on garbage headers.
             _close(stream)
-            failed_at = base + iterator.offset
+            failed_at = max(base + iterator.offset, pos)   # resync always moves forward
             detail = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-            if is_gzip and "non-chunked gzip" in str(exc):
+            if is_gzip and "non-chunked gzip" in str(exc) and pos == 0 and yielded == 1:
+                # One gzip stream holding every record (warcio stops after the first); a corrupt
+                # member inflating past its end, later in a file, is resynced instead.
                 yield from _read_whole_gzip(open_at, warc_file, pos, skip=yielded if pos == 0 else 0,
-                                            want_body=want_body, max_body_bytes=max_body_bytes, select=select)
+                                            want_body=want_body, max_body_bytes=max_body_bytes, select=select,
+                                            max_decoded_bytes=max_decoded_bytes, limits=limits)
                 return
             if pending is None:
-                pending = ReadError(warc_file, failed_at, "malformed_record", detail)
+                reason = exc.reason if isinstance(exc, FramingError) else "malformed_record"
+                pending = ReadError(warc_file, failed_at, reason, detail)
             # else: a false resync candidate inside the same damaged region; keep the first report
             try:
                 nxt = _scan(open_at, failed_at + 1, GZIP_MAGIC if is_gzip else WARC_MAGIC)
@@ -253,29 +282,8 @@ def _source_error(warc_file: str, offset: int, exc: BaseException) -> ReadError:
                      f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]} (rest of the file not read)")
 
 
-def _trailing_bytes(iterator: ArchiveIterator) -> int:
-    """Raw bytes the iterator consumed past the end of the last complete record."""
-    try:
-        consumed = iterator.fh.tell()
-    except Exception:
-        return 0
-    reader = iterator.reader
-    leftover = reader.rem_length() if reader is not None else 0
-    extra = consumed - leftover - iterator.offset
-    return extra if extra > 4 else 0  # a few stray CR/LF after the last record are not a record
-
-
-def _is_arc(head: bytes, is_gzip: bool) -> bool:
-    if is_gzip:
-        try:
-            head = zlib.decompressobj(31).decompress(head, 64)
-        except zlib.error:
-            return False
-    return head.startswith(b"filedesc://")
-
-
 def _frame(rec, warc_file: str, offset: int, want_body: Wanted, max_body_bytes: int,
-           arc_name: str | None = None) -> RawRecord:
+           arc_name: str | None = None, max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> RawRecord:
     h = rec.rec_headers
     if arc_name is not None:
         # ARC has no record ids; warcio invents random ones when converting, which would make
@@ -303,9 +311,9 @@ def _frame(rec, warc_file: str, offset: int, want_body: Wanted, max_body_bytes: 
             record.length = max(record.length or 0, len(raw))
         else:
             try:
-                record.body = decode_body(raw, record.http_headers)
+                record.body = decode_body(raw, record.http_headers, max_decoded_bytes)
             except RecordDecodeError as exc:
-                record.decode_error = str(exc)
+                record.decode_error, record.decode_reason = str(exc), exc.reason
     return record
 
 
@@ -325,10 +333,11 @@ def _close(stream) -> None:
 def _scan(open_at: Opener, start: int, magic: bytes) -> int | None:
     """Absolute position of the next record start at or after ``start``, or None at end of file.
 
-    In gzip files a record starts with a gzip member header; in plain files with a ``WARC/1.``
-    line, so there the pattern includes the preceding newline.
+    In gzip files a record starts with a gzip member header; in plain files with ``WARC/1.``,
+    not necessarily after a newline: a record cut short and followed by another ends mid-line.
+    A false candidate (the text inside a body) fails to parse and the scan goes on.
     """
-    pattern, shift = (b"\n" + magic, 1) if magic == WARC_MAGIC else (magic, 0)
+    pattern, shift = magic, 0
     stream = open_at(start)
     try:
         base, carry = start, b""   # base: file position of data[len(carry)]
@@ -347,7 +356,9 @@ def _scan(open_at: Opener, start: int, magic: bytes) -> int | None:
 
 
 def _read_whole_gzip(open_at: Opener, warc_file: str, pos: int, *, skip: int, want_body: Wanted,
-                     max_body_bytes: int, select: Callable[[int], bool]) -> Iterator[RawRecord | ReadError]:
+                     max_body_bytes: int, select: Callable[[int], bool],
+                     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+                     limits: HeaderLimits | None = None) -> Iterator[RawRecord | ReadError]:
     """Records of a file gzipped as one stream; offsets are positions in the decompressed data."""
     import gzip
 
@@ -359,19 +370,20 @@ def _read_whole_gzip(open_at: Opener, warc_file: str, pos: int, *, skip: int, wa
     try:
         with gzip.GzipFile(fileobj=stream) as plain:
             buffered = io.BufferedReader(plain)  # type: ignore[arg-type]
-            iterator = ArchiveIterator(buffered, arc2warc=True)
+            iterator = GuardedIterator(buffered, limits)
             index = 0
             try:
                 for rec in iterator:
                     offset = iterator.offset
                     record = _frame(rec, warc_file, offset, want_body if select(offset) else _want_nothing,
-                                    max_body_bytes)
+                                    max_body_bytes, None, max_decoded_bytes)
+                    iterator.finish_record(rec)
                     index += 1
                     if index <= skip:
                         continue  # already yielded by the member-by-member pass
                     yield record
             except Exception as exc:  # damaged inside the single stream: nothing after it is reachable
-                yield ReadError(warc_file, iterator.offset, "malformed_record",
+                yield ReadError(warc_file, iterator.offset, getattr(exc, "reason", "malformed_record"),
                                 f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
                                 "(whole-file gzip; offsets are in decompressed bytes)")
     finally:

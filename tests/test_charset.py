@@ -78,3 +78,43 @@ def test_random_bytes_are_refused_not_guessed():
                                          ("gb2312", "gb18030"), ("no-such-charset", None)])
 def test_labels_follow_browser_aliases(label, codec):
     assert normalise_label(label) == codec
+
+
+ENGLISH = "The quick brown fox jumps over the lazy dog while the committee reviews the budget. " * 10
+
+
+@pytest.mark.parametrize("head", ['<meta charset="utf-16">', "<meta charset=UTF-16LE>", "<meta charset='utf-16be'>",
+                                  '<meta http-equiv="Content-Type" content="text/html; charset=utf-16">',
+                                  '<meta http-equiv="content-type" content="text/html;charset=UTF-16BE">',
+                                  '<meta charset="unicode">'])
+@pytest.mark.parametrize("body,pad", [(ENGLISH, ""), (ENGLISH, " "), (GERMAN, ""), (GERMAN, " ")])
+def test_a_utf16_label_in_meta_means_utf8(head, body, pad):
+    """WHATWG prescan: a <meta> that could be read as ASCII is not UTF-16, so the label means UTF-8.
+    Both lengths (even/odd) so a strict UTF-16 decode cannot 'succeed' or fail by luck."""
+    raw = (page(body, head) + pad).encode("utf-8")
+    text, codec, source = decode_html(raw, "text/html")
+    assert body[:40] in text and "<html>" in text
+    assert codec == "utf-8" and source in ("meta", "utf8-valid")
+
+
+def test_a_utf16_label_in_the_header_over_8bit_bytes_is_ignored():
+    raw = page(ENGLISH).encode("utf-8")
+    for pad in (b"", b" "):
+        text, codec, _ = decode_html(raw + pad, "text/html; charset=utf-16")
+        assert ENGLISH[:40] in text and codec in ("ascii", "utf-8")
+    text, codec, _ = decode_html(page(GERMAN).encode("utf-8"), "text/html; charset=UTF-16LE")
+    assert "Größenwahn" in text and codec == "utf-8"
+
+
+@pytest.mark.parametrize("label,encoding", [("utf-16", "utf-16-le"), ("utf-16le", "utf-16-le"),
+                                            ("utf-16be", "utf-16-be")])
+def test_a_real_utf16_page_declared_in_the_header_still_decodes(label, encoding):
+    raw = page(JAPANESE).encode(encoding)  # no BOM
+    text, codec, source = decode_html(raw, f"text/html; charset={label}")
+    assert "東京は大きな都市" in text and (codec, source) == (encoding, "header")
+
+
+def test_x_user_defined_in_meta_means_windows_1252():
+    raw = page(GERMAN, '<meta charset="x-user-defined">').encode("cp1252")
+    text, codec, source = decode_html(raw, "text/html")
+    assert "Größenwahn" in text and "5 €" in text and (codec, source) == ("cp1252", "meta")
