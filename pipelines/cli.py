@@ -4,6 +4,8 @@ Each stage module exposes ``add_arguments(parser)`` and ``run(args, beam_args) -
 summary).  Arguments the stage does not know are Beam pipeline options; they are checked against
 every option Beam registers so that a typo (``--ouput``) is a one-line error instead of being
 silently ignored, while ``--runner DataflowRunner --project ...`` pass through untouched.
+A local ``--output`` that cannot be written (an existing file, an unwritable parent) is refused
+before the stage starts (``config.check_output_dir``), not found after the whole run.
 """
 from __future__ import annotations
 
@@ -13,13 +15,19 @@ import logging
 import sys
 from typing import Sequence
 
+from pipelines.config import check_output_dir
+
 STAGES = {
     "extract": ("pipelines.extract", "WARC files or a Common Crawl snapshot -> documents in Parquet"),
     "refine": ("pipelines.refine", "documents -> quality/language/toxicity/PII/consent filtered documents"),
     "dedup": ("pipelines.dedup", "documents -> URL, line and MinHash near-duplicate deduplicated documents"),
     "tokenize": ("pipelines.tokenize", "documents -> tokenized Megatron-format shards + manifest"),
     "all": ("pipelines.all_stages", "extract -> refine -> tokenize for a snapshot, in one command"),
+    "report": ("pipelines.report", "a run directory -> report.html (funnel, languages, thresholds, examples) + datacard.md"),
 }
+
+# Stages whose --output is a directory the run creates: checked before the run starts.
+OUTPUT_DIR_STAGES = ("extract", "refine", "dedup", "tokenize", "all")
 
 
 class CliError(Exception):
@@ -109,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.ERROR)
         logging.getLogger("pipelines").setLevel(logging.INFO)
     try:
+        if args.stage in OUTPUT_DIR_STAGES:
+            check_output_dir(args.output, "--output")  # before any work, not after the whole run
         beam_args = check_beam_args(rest)
         args._module.run(args, beam_args)
     except CliError as exc:

@@ -1,11 +1,28 @@
 """Autoregressive sampling with a KV cache.
 
 Per step: logits of the last position -> temperature -> top-k -> top-p -> sample (or argmax when
-temperature is 0).  Generation stops at ``<|endoftext|>`` or after ``max_new_tokens``.
+temperature is 0).  Generation stops at ``<|endoftext|>`` or after ``max_new_tokens``.  Arguments
+out of range (``check_sampling_args``) are a ValueError naming the argument, raised before the
+model runs.
 """
 from __future__ import annotations
 
+import math
+
 import torch
+
+
+def check_sampling_args(max_new_tokens: int, temperature: float, top_k: int | None,
+                        top_p: float | None) -> None:
+    """Raise ValueError naming the first sampling argument out of range (before any work)."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+        raise ValueError(f"top_k must be an integer >= 0 (0 disables), got {top_k!r}")
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise ValueError(f"top_p must be in (0, 1] (1 disables), got {top_p!r}")
 
 
 def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
@@ -54,6 +71,7 @@ def generate(model, prompt: list[int], max_new_tokens: int, temperature: float =
     tested against).  Once the context is full, the oldest tokens are dropped; the cache cannot
     shift learned positions, so from then on every step recomputes the last block_size tokens.
     """
+    check_sampling_args(max_new_tokens, temperature, top_k, top_p)
     if not prompt:
         if eot_id is None:
             raise ValueError("empty prompt and no <|endoftext|> id to start from")
@@ -95,6 +113,9 @@ def sample_run(run_dir, prompt: str, max_new_tokens: int = 200, temperature: flo
                num_samples: int = 1, device: str = "cpu") -> list[str]:
     from . import checkpoint
 
+    check_sampling_args(max_new_tokens, temperature, top_k, top_p)
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
     model, meta = checkpoint.load_model(run_dir, device)
     tok = checkpoint.load_tokenizer(run_dir)
     eot = meta.get("tokenizer", {}).get("eot_id")
