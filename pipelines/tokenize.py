@@ -32,7 +32,9 @@ from pipelines import outputs
 from pipelines.cli import CliError
 from pipelines.config import config_hash, load_config
 from pipelines.runner import is_local, make_options, new_pipeline
+from pipelines.schema import row_doc_id
 from tokenization import manifest as mf
+from tokenization.encoding import DEFAULT_MAX_CHARS, encode_documents
 from tokenization.indexed import dtype_for_vocab, write_indexed
 from tokenization.shards import bucket_of, buckets_for, doc_hash, shard_name, split_of
 
@@ -107,47 +109,34 @@ def _rejected(path: str, row: int | None, reason: str, detail: str = "", doc_id:
 class ReadDocsFn(beam.DoFn):
     """One Parquet file -> (split, h, doc_id, text); unusable rows/files go to the rejected output."""
 
-    def __init__(self, seed: int, val_fraction: float, batch_rows: int = 2048):
+    def __init__(self, seed: int, val_fraction: float, max_chars: int, batch_rows: int = 2048):
         self.seed = seed
         self.val_fraction = val_fraction
+        self.max_chars = max_chars
         self.batch_rows = batch_rows
         self.docs = Metrics.counter("tokenize", "documents_read")
         self.bad = Metrics.counter("tokenize", "documents_rejected")
 
     def process(self, path: str) -> Iterable[Any]:
-        import pyarrow.parquet as pq
-        from apache_beam.io.filesystems import CompressionTypes, FileSystems
-
-        from tokenization.tokenizer import document_id
+        from tokenization.encoding import text_problem
+        from tokenization.tokenizer import MissingTextColumn, parquet_rows
 
         row = 0
         try:
-            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-                pf = pq.ParquetFile(fh)
-                names = set(pf.schema_arrow.names)
-                if "text" not in names:
-                    self.bad.inc()
-                    yield _rejected(path, None, "missing_text_column",
-                                    f"columns: {sorted(names)}")
-                    return
-                cols = ["text"] + [c for c in ("doc_id", "url") if c in names]
-                for batch in pf.iter_batches(batch_size=self.batch_rows, columns=cols):
-                    data = batch.to_pydict()
-                    ids = data.get("doc_id") or [None] * batch.num_rows
-                    urls = data.get("url") or [None] * batch.num_rows
-                    for doc_id, url, text in zip(ids, urls, data["text"]):
-                        if not isinstance(text, str):
-                            self.bad.inc()
-                            yield _rejected(path, row, "null_text", doc_id=doc_id)
-                        elif not text:
-                            self.bad.inc()
-                            yield _rejected(path, row, "empty_text", doc_id=doc_id)
-                        else:
-                            did = document_id(doc_id, url, text)
-                            h = doc_hash(self.seed, did)
-                            self.docs.inc()
-                            yield split_of(h, self.val_fraction), h, did, text
-                        row += 1
+            with BeamFileSystem().open_input_file(path) as fh:
+                for row, doc_id, url, text in parquet_rows(fh, self.batch_rows):
+                    problem = text_problem(text, self.max_chars)
+                    if problem:
+                        self.bad.inc()
+                        yield _rejected(path, row, *problem, doc_id=doc_id)
+                        continue
+                    did = row_doc_id(doc_id, url, text)
+                    h = doc_hash(self.seed, did)
+                    self.docs.inc()
+                    yield split_of(h, self.val_fraction), h, did, text
+        except MissingTextColumn as exc:
+            self.bad.inc()
+            yield _rejected(path, None, "missing_text_column", str(exc))
         except Exception as exc:  # noqa: BLE001 - a corrupt file must not stop the run
             self.bad.inc()
             yield _rejected(path, row, "unreadable_parquet", f"{type(exc).__name__}: {exc}")
@@ -157,12 +146,15 @@ class EncodeFn(beam.DoFn):
     """A batch of documents -> (split, h, doc_id, tokens as shard-dtype bytes, text bytes).
 
     The tokenizer is either fixed when the graph is built or, when ``tokenizer_json`` is None, the
-    side input of the same name (a tokenizer trained earlier in the same job)."""
+    side input of the same name (a tokenizer trained earlier in the same job).  No tokenizer call
+    gets more than ``chunk_chars`` characters (tokenization/encoding.py)."""
 
-    def __init__(self, tokenizer_json: str | None, vocab_size: int, parallelism: bool):
+    def __init__(self, tokenizer_json: str | None, vocab_size: int, parallelism: bool,
+                 chunk_chars: int = DEFAULT_MAX_CHARS):
         self.tokenizer_json = tokenizer_json
         self.vocab_size = vocab_size
         self.parallelism = parallelism
+        self.chunk_chars = chunk_chars
         self.tok = None
         self.tokens = Metrics.counter("tokenize", "tokens")
 
@@ -180,16 +172,13 @@ class EncodeFn(beam.DoFn):
         self.eot = eot_id(self.tok)
 
     def process(self, batch: list, tokenizer_json: str | None = None) -> Iterable[Any]:
-        import numpy as np
-
         if self.tok is None:
             self._load(tokenizer_json)
-        encodings = self.tok.encode_batch_fast([d[3] for d in batch], add_special_tokens=False)
-        for (split, h, doc_id, text), enc in zip(batch, encodings):
-            ids = enc.ids
-            ids.append(self.eot)
+        encoded = encode_documents(self.tok, [d[3] for d in batch], eot=self.eot, dtype=self.dtype,
+                                   max_chars=self.chunk_chars)
+        for (split, h, doc_id, text), ids in zip(batch, encoded):
             self.tokens.inc(len(ids))
-            yield split, h, doc_id, np.asarray(ids, dtype=self.dtype).tobytes(), len(text.encode("utf-8"))
+            yield split, h, doc_id, ids.tobytes(), len(text.encode("utf-8"))
 
 
 class SumTuples(beam.CombineFn):
@@ -286,9 +275,7 @@ class FinalizeFn(beam.DoFn):
                 for ext in (".bin", ".idx"):  # .bin first: an .idx never names missing data
                     fs.rename(s["staged"] + ext, outputs.join(self.output, name + ext))
                     keep.add(name + ext)
-                entries.append({"file": name, "split": split, "tokens": s["tokens"],
-                                "documents": s["documents"], "sha256_bin": s["sha256_bin"],
-                                "sha256_idx": s["sha256_idx"]})
+                entries.append({"file": name, "split": split, **{k: s[k] for k in mf.SHARD_FIELDS}})
         # Shards of an earlier, larger run in the same directory would otherwise linger.
         for split in mf.SPLITS:
             for m in FileSystems.match([outputs.join(self.output, f"{split}-*")])[0].metadata_list:
@@ -338,7 +325,7 @@ class Tokenize(beam.PTransform):
         s = self.s
         read = (paths
                 | "SpreadFiles" >> beam.Reshuffle()
-                | "ReadDocs" >> beam.ParDo(ReadDocsFn(s["seed"], s["val_fraction"]))
+                | "ReadDocs" >> beam.ParDo(ReadDocsFn(s["seed"], s["val_fraction"], s["max_document_chars"]))
                 .with_outputs(REJECTED, main="docs"))
         docs = read.docs
         if s["reshuffle_docs"]:
@@ -347,7 +334,7 @@ class Tokenize(beam.PTransform):
                    | "Batch" >> beam.BatchElements(min_batch_size=s["encode_batch_docs"],
                                                    max_batch_size=s["encode_batch_docs"])
                    | "Encode" >> beam.ParDo(EncodeFn(*_tokenizer_args(self.tokenizer), self.vocab_size,
-                                                     s["tokenizers_parallelism"]),
+                                                     s["tokenizers_parallelism"], s["encode_chunk_chars"]),
                                             **_tokenizer_side(self.tokenizer)))
         totals = (encoded
                   | "SplitSizes" >> beam.Map(split_sizes, itemsize=_itemsize(self.vocab_size))
@@ -451,8 +438,9 @@ def resolve_settings(args, cfg: Mapping[str, Any]) -> dict:
         raise CliError(f"--shard-tokens must be a positive integer, got {s['shard_tokens']}")
     if not isinstance(s["seed"], int):
         raise CliError(f"--seed must be an integer, got {s['seed']!r}")
-    if not isinstance(s["encode_batch_docs"], int) or s["encode_batch_docs"] < 1:
-        raise CliError(f"tokenize.encode_batch_docs must be a positive integer, got {s['encode_batch_docs']}")
+    for key, least in (("encode_batch_docs", 1), ("max_document_chars", 1), ("encode_chunk_chars", 2)):
+        if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < least:
+            raise CliError(f"tokenize.{key} must be an integer >= {least}, got {s[key]!r}")
     return s
 
 

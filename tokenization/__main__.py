@@ -113,10 +113,21 @@ def cmd_verify(args) -> int:
         result = verify_shards(args.shards)
     except (IndexedDatasetError, ManifestError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
+        return 2
     for split, info in result["splits"].items():
         print(f"{split}: {info['shards']} shard(s), {info['documents']} docs, {info['tokens']} tokens: OK")
     return 0
+
+
+def cmd_contamination(args) -> int:
+    from pipelines.config import load_config  # YAML only, no Beam
+    from tokenization.contamination import check_shards, format_report
+
+    if args.ngram is not None and args.ngram < 1:
+        raise UsageError("--ngram must be at least 1")
+    report = check_shards(args.shards, args.text, load_config(args.config), args.ngram)
+    print(format_report(report))
+    return 1 if report["documents_hit"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,9 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--chars", type=int, default=300)
     i.set_defaults(func=cmd_inspect)
 
-    v = sub.add_parser("verify", help="check every shard against manifest.json (exit 1 on a problem)")
+    v = sub.add_parser("verify", help="check every shard (hashes, sizes, token ids < vocabulary) "
+                           "against manifest.json (exit 2 on a problem)")
     v.add_argument("shards")
     v.set_defaults(func=cmd_verify)
+
+    k = sub.add_parser("contamination", help="does an evaluation text occur in the shards? (exit 1 if it does)")
+    k.add_argument("--shards", required=True, help="shards directory (manifest.json + tokenizer)")
+    k.add_argument("--text", required=True, help="evaluation text: plain text (one passage per paragraph), JSONL or Parquet")
+    k.add_argument("--ngram", type=int, default=None, help="words per n-gram (config decontamination.ngram, 13)")
+    k.add_argument("--config", help="YAML config overriding configs/defaults/*.yaml")
+    k.set_defaults(func=cmd_contamination)
     return parser
 
 

@@ -119,6 +119,7 @@ class IndexedWriter:
         self._lengths: list[int] = []
         self._sha = hashlib.sha256()
         self.tokens = 0
+        self.max_token_id: int | None = None  # largest id written (None while empty)
 
     def add(self, tokens: Sequence[int] | np.ndarray | bytes) -> None:
         if isinstance(tokens, (bytes, bytearray, memoryview)):
@@ -126,12 +127,16 @@ class IndexedWriter:
             if len(data) % self.dtype.itemsize:
                 raise ValueError("token bytes are not a whole number of tokens")
             n = len(data) // self.dtype.itemsize
+            arr = np.frombuffer(data, dtype=self.dtype.newbyteorder("<"))
         else:
             arr = np.asarray(tokens)
             if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= self.vocab_size):
                 raise ValueError(f"token id out of range for vocab_size {self.vocab_size}")
             data = arr.astype(self.dtype.newbyteorder("<"), copy=False).tobytes()
             n = int(arr.size)
+        if n:
+            top = int(arr.max())
+            self.max_token_id = top if self.max_token_id is None else max(self.max_token_id, top)
         self._fh.write(data)
         self._sha.update(data)
         self._lengths.append(n)
@@ -156,7 +161,7 @@ def write_indexed(path_prefix: str, docs: Iterable[Sequence[int] | np.ndarray | 
     ``docs`` are complete token sequences (the caller appends ``<|endoftext|>``); raw ``bytes`` are
     taken as already encoded in the shard dtype.  The ``.bin`` is renamed into place before the
     ``.idx``, so an index under its final name always has its complete data file beside it.
-    Returns ``{tokens, documents, sha256_bin, sha256_idx, dtype}``.
+    Returns ``{tokens, documents, sha256_bin, sha256_idx, max_token_id, dtype}``.
     """
     fs = fs or LocalFileSystem()
     bin_path, idx_path = path_prefix + ".bin", path_prefix + ".idx"
@@ -179,7 +184,8 @@ def write_indexed(path_prefix: str, docs: Iterable[Sequence[int] | np.ndarray | 
                 pass
         raise
     return {"tokens": writer.tokens, "documents": writer.documents, "sha256_bin": writer.sha256_bin,
-            "sha256_idx": hashlib.sha256(idx).hexdigest(), "dtype": writer.dtype.name}
+            "sha256_idx": hashlib.sha256(idx).hexdigest(), "max_token_id": writer.max_token_id,
+            "dtype": writer.dtype.name}
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -278,6 +284,15 @@ class IndexedDataset:
         start = int(self.pointers[first]) // self.dtype.itemsize
         end = int(self.pointers[stop - 1]) // self.dtype.itemsize + int(self.sizes[stop - 1])
         return self.tokens[start:end]
+
+    def token_range(self, chunk: int = 1 << 24) -> tuple[int, int] | None:
+        """(smallest, largest) token id in the shard, read ``chunk`` tokens at a time; None if empty."""
+        lo = hi = None
+        for start in range(0, len(self.tokens), chunk):
+            part = self.tokens[start:start + chunk]
+            a, b = int(part.min()), int(part.max())
+            lo, hi = (a, b) if lo is None else (min(lo, a), max(hi, b))
+        return None if lo is None else (lo, hi)
 
     def document_lengths(self) -> np.ndarray:
         """Tokens per document (a document may span several Megatron sequences)."""

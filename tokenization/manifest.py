@@ -16,6 +16,10 @@ TOKENIZER_NAME = "tokenizer.json"
 FORMAT = {"name": "megatron-indexed-dataset", "index_version": 1}
 SPLITS = ("train", "val")
 _SHARD_KEYS = ("file", "split", "tokens", "documents", "sha256_bin", "sha256_idx")
+# What a written shard reports (tokenization.indexed.write_indexed) and its manifest entry keeps.
+# ``max_token_id`` (largest id in the shard, null when empty) is newer: manifests without it load,
+# and readers then scan the shard instead (tokenization.shards.open_split).
+SHARD_FIELDS = ("tokens", "documents", "sha256_bin", "sha256_idx", "max_token_id")
 
 
 class ManifestError(ValueError):
@@ -79,6 +83,10 @@ def parse_manifest(data: bytes, where: str) -> dict:
             raise ManifestError(f"{where}: shard #{i} lacks {missing}")
         if shard["split"] not in SPLITS:
             raise ManifestError(f"{where}: shard {shard['file']!r} has unknown split {shard['split']!r}")
+        top = shard.get("max_token_id")
+        if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 0):
+            raise ManifestError(f"{where}: shard {shard['file']!r} has max_token_id {top!r} "
+                                "(expected a non-negative integer or null)")
     return manifest
 
 

@@ -74,8 +74,34 @@ def _verify_one(shards_dir: str, shard: dict) -> None:
                                          f"but the manifest records {shard[key][:16]}...")
 
 
-def open_split(shards_dir: str | os.PathLike, split: str, verify: bool = True) -> list[IndexedDataset]:
-    """Memory-mapped datasets of one split, in manifest order (the shuffled order)."""
+def _check_token_ids(manifest: dict, shard: dict, ds: IndexedDataset, scan: bool) -> None:
+    """Every token id of the shard must be below the tokenizer's vocabulary size (a larger id
+    crashes the trainer's embedding lookup, or trains silently inside its padded vocabulary).
+    Uses the manifest's ``max_token_id``; reads the tokens when ``scan`` or when it is absent."""
+    vocab = manifest["tokenizer"]["vocab_size"]
+    top = shard.get("max_token_id")
+    if scan or top is None:
+        found = ds.token_range()
+        if found is None:
+            return
+        if found[0] < 0:
+            raise ShardVerificationError(f"shard {ds.bin_path}: negative token id {found[0]}")
+        if top is not None and top != found[1]:
+            raise ShardVerificationError(f"shard {ds.bin_path}: largest token id is {found[1]}, "
+                                         f"the manifest records {top}")
+        top = found[1]
+    if top >= vocab:
+        raise ShardVerificationError(
+            f"shard {ds.bin_path}: token id {top} is outside the vocabulary of {vocab} "
+            f"({manifest['tokenizer']['file']}): the shards were not made with this tokenizer")
+
+
+def open_split(shards_dir: str | os.PathLike, split: str, verify: bool = True,
+               scan_ids: bool = False) -> list[IndexedDataset]:
+    """Memory-mapped datasets of one split, in manifest order (the shuffled order).
+
+    Token ids are checked against the vocabulary size (from the manifest's ``max_token_id``;
+    ``scan_ids`` reads every token instead, as does a manifest without it)."""
     shards_dir = os.fspath(shards_dir)
     manifest = load_manifest(shards_dir)
     out = []
@@ -89,6 +115,7 @@ def open_split(shards_dir: str | os.PathLike, split: str, verify: bool = True) -
                 f"{shard['documents']} / {shard['tokens']}")
         if np.dtype(ds.dtype).name != manifest.get("format", {}).get("dtype", np.dtype(ds.dtype).name):
             raise ShardVerificationError(f"shard {ds.path_prefix}: dtype {ds.dtype} differs from the manifest")
+        _check_token_ids(manifest, shard, ds, scan_ids)
         out.append(ds)
     return out
 
@@ -125,7 +152,7 @@ def verify_shards(shards_dir: str | os.PathLike) -> dict[str, Any]:
     load_tokenizer(shards_dir)
     counts = {}
     for split in ("train", "val"):
-        datasets = open_split(shards_dir, split, verify=True)
+        datasets = open_split(shards_dir, split, verify=True, scan_ids=True)
         counts[split] = {"shards": len(datasets), "documents": sum(len(d) for d in datasets),
                          "tokens": sum(d.total_tokens for d in datasets)}
     return {"manifest": manifest, "splits": counts}

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from tokenization.encoding import DEFAULT_MAX_CHARS, text_pieces
 from tokenization.shards import doc_hash
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -100,7 +101,10 @@ def train_bpe(texts: Iterable[str], vocab_size: int, *, min_frequency: int = 2,
         vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
         special_tokens=[AddedToken(EOT_TOKEN, special=True, normalized=False)],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer=trainer, length=length)
+    # Long documents reach the trainer in pieces cut at spaces: the same pre-tokens, so the same
+    # pair counts, in bounded memory (see tokenization/encoding.py).
+    pieces = (p for text in texts for p in text_pieces(text, DEFAULT_MAX_CHARS))
+    tok.train_from_iterator(pieces, trainer=trainer, length=length)
     return _finish(tok)
 
 
@@ -238,25 +242,39 @@ def list_parquet(input_dir: str) -> tuple[object, list[str]]:
     return fs, files
 
 
-def iter_parquet_docs(fs, path: str, batch_rows: int = 2048) -> Iterator[tuple[int, str, str]]:
-    """(row number, doc id, text) for each row with a non-empty string ``text``."""
+class MissingTextColumn(ValueError):
+    """A Parquet file without a ``text`` column; the message lists the columns it has."""
+
+
+def parquet_rows(fh, batch_rows: int = 2048) -> Iterator[tuple[int, object, object, object]]:
+    """(row number, doc_id or None, url or None, text as stored: maybe None or empty) of every row
+    of an open Parquet file, read ``batch_rows`` at a time."""
     import pyarrow.parquet as pq
 
+    pf = pq.ParquetFile(fh)
+    names = set(pf.schema_arrow.names)
+    if "text" not in names:
+        raise MissingTextColumn(f"columns: {sorted(names)}")
+    cols = ["text"] + [c for c in ("doc_id", "url") if c in names]
+    row = 0
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=cols):
+        data = batch.to_pydict()
+        ids = data.get("doc_id") or [None] * batch.num_rows
+        urls = data.get("url") or [None] * batch.num_rows
+        for doc_id, url, text in zip(ids, urls, data["text"]):
+            yield row, doc_id, url, text
+            row += 1
+
+
+def iter_parquet_docs(fs, path: str, batch_rows: int = 2048) -> Iterator[tuple[int, str, str]]:
+    """(row number, doc id, text) for each row with a non-empty string ``text``."""
     with fs.open_input_file(path) as fh:
-        pf = pq.ParquetFile(fh)
-        names = set(pf.schema_arrow.names)
-        if "text" not in names:
-            raise ValueError(f"{path}: Parquet file has no 'text' column")
-        cols = ["text"] + [c for c in ("doc_id", "url") if c in names]
-        row = 0
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=cols):
-            data = batch.to_pydict()
-            ids = data.get("doc_id") or [None] * batch.num_rows
-            urls = data.get("url") or [None] * batch.num_rows
-            for doc_id, url, text in zip(ids, urls, data["text"]):
+        try:
+            for row, doc_id, url, text in parquet_rows(fh, batch_rows):
                 if isinstance(text, str) and text:
                     yield row, document_id(doc_id, url, text), text
-                row += 1
+        except MissingTextColumn:
+            raise ValueError(f"{path}: Parquet file has no 'text' column") from None
 
 
 def sample_texts(input_dir: str, sample_docs: int | None, seed: int) -> Iterator[str]:

@@ -1,13 +1,14 @@
 """Checkpoint files: atomic writes, ``weights_only`` reads, and loading a run for eval/sample/export.
 
-A run directory holds ``ckpt.pt`` (latest state), ``config.yaml`` (resolved training config),
-``tokenizer.json`` (copied from the shards so the run is self-contained), ``metrics.jsonl`` and
-``summary.json``.
+A run directory holds ``ckpt.pt`` (latest state), ``best.pt`` (best-val model, with keep_best),
+``config.yaml`` (resolved training config), ``tokenizer.json`` (copied from the shards so the run
+is self-contained), ``metrics.jsonl`` and ``summary.json``.
 """
 from __future__ import annotations
 
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 
@@ -18,7 +19,14 @@ from .model import GPT, GPTConfig
 
 FORMAT = "corpus-gpt-ckpt/1"
 CKPT_NAME = "ckpt.pt"
+BEST_NAME = "best.pt"      # the best-val-loss model of a run with keep_best (trainer/best.py)
 TOKENIZER_NAME = "tokenizer.json"
+# atomic_write_bytes' temporary files: "." + final name + "." + mkstemp's 8 random characters + ".tmp"
+_TEMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be used (truncated, corrupt, not ours); the message names it."""
 
 
 def atomic_write_bytes(path: Path, write) -> None:
@@ -49,10 +57,34 @@ def load(path: Path, map_location="cpu", mmap: bool = False) -> dict:
         path = path / CKPT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/EOFError/KeyError/... on bad bytes
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({_why(exc)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a trainer checkpoint (format {FORMAT})")
+        raise CheckpointError(f"{path} is not a trainer checkpoint (format {FORMAT})")
     return state
+
+
+def _why(exc: Exception) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if "Weights only load failed" in text:
+        unsupported = [ln.strip() for ln in text.splitlines() if "Unsupported global" in ln]
+        return ("refused by weights_only loading: it holds objects other than tensors and plain data"
+                + (f"; {unsupported[0]}" if unsupported else ""))
+    first = text.strip().splitlines()[0][:200] if text.strip() else "no detail"
+    return f"truncated or corrupt: {type(exc).__name__}: {first}"
+
+
+def remove_stale_temps(run_dir: Path) -> list[str]:
+    """Delete the temporary files of atomic writes that a killed process left in ``run_dir``."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    stale = sorted(p for p in run_dir.iterdir() if p.is_file() and _TEMP_RE.match(p.name))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return [p.name for p in stale]
 
 
 # ---- RNG state: plain Python types and tensors only, so weights_only loading accepts it ---------
@@ -79,13 +111,30 @@ def _as_tuple(x):
     return tuple(_as_tuple(i) for i in x) if isinstance(x, (list, tuple)) else x
 
 
+def model_file(run_or_ckpt) -> Path:
+    """The checkpoint eval/sample/export read: a file as given; for a run directory its
+    ``best.pt`` when there is one (keep_best), else ``ckpt.pt``."""
+    p = Path(run_or_ckpt)
+    if p.is_dir() and (p / BEST_NAME).is_file():
+        return p / BEST_NAME
+    return p / CKPT_NAME if p.is_dir() else p
+
+
 def load_model(run_or_ckpt, device="cpu") -> tuple[GPT, dict]:
-    """The model of a run (eval mode) and its checkpoint metadata (everything but the tensors)."""
-    state = load(run_or_ckpt, map_location=device)
-    model = GPT(GPTConfig.from_dict(state["model_args"]))
-    model.load_state_dict(state["model"])
+    """The model of a run (eval mode; ``model_file`` picks the file) and its checkpoint metadata
+    (everything but the tensors; ``path`` is the file read)."""
+    path = model_file(run_or_ckpt)
+    state = load(path, map_location=device)
+    try:
+        model = GPT(GPTConfig.from_dict(state["model_args"]))
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: checkpoint does not hold a usable model "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+                              ) from None
     model.to(device).eval()
     meta = {k: v for k, v in state.items() if k not in ("model", "optimizer", "rng")}
+    meta["path"] = str(path)
     return model, meta
 
 

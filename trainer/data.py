@@ -106,7 +106,11 @@ def eval_windows(arrays: Sequence[np.ndarray], block_size: int, max_windows: int
 
 
 def open_shards(shards_dir, split: str, verify: bool = True) -> list[np.ndarray]:
-    """Token arrays (memmaps) of one split of a tokenized-shards directory."""
+    """Token arrays (memmaps) of one split of a tokenized-shards directory.
+
+    Refuses (ShardVerificationError, a ValueError naming the .bin file) a shard with a token id at
+    or above the tokenizer's vocabulary size: from the manifest's ``max_token_id``, or by reading
+    the shard when an older manifest lacks it (``tokenization.shards.open_split``)."""
     from tokenization.shards import open_split
 
     datasets = open_split(shards_dir, split, verify=verify)

@@ -17,120 +17,19 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import yaml
 
-from . import checkpoint, mfu, scaling
+from . import best, checkpoint, mfu, scaling
+from .config import TrainConfig, load_config  # noqa: F401  (re-exported: trainer.train.load_config)
+from .rundir import MetricsLog, check_run_dir, start_run_dir
 from .data import RandomWindows, eval_windows
 from .eval import nll_sum
 from .model import GPT, GPTConfig, flops_per_token
-
-
-@dataclass
-class TrainConfig:
-    # model (see model.GPTConfig); vocab_size comes from the shards' tokenizer
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 128
-    dropout: float = 0.0
-    bias: bool = True
-    pos_emb: str = "learned"
-    vocab_multiple: int = 64          # pad the vocabulary for faster matmuls (50257 -> 50304)
-    # optimisation
-    batch_size: int = 16              # windows per micro-batch per rank
-    grad_accum: int = 1               # micro-batches per optimiser step, over all ranks
-    max_steps: int = 500
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_steps: int = 50
-    lr_decay_steps: int = 0           # cosine decay ends here; 0 means max_steps
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0            # 0 disables clipping
-    seed: int = 1337
-    # evaluation, logging, checkpoints
-    eval_interval: int = 100          # steps between val evaluations (and at the end)
-    eval_windows: int = 64            # val windows per periodic eval, spread over the val set
-    eval_batch_size: int = 16
-    log_interval: int = 10
-    ckpt_interval: int = 100
-    # system
-    device: str = "auto"              # auto | cpu | cuda
-    dtype: str = "auto"               # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
-    compile: bool = False
-    threads: int = 0                  # CPU threads per process; 0 leaves torch's default
-    peak_flops: float = 0.0           # for MFU; 0 looks the device up (CPU: an assumption)
-
-    def __post_init__(self):
-        for key in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum",
-                    "max_steps", "eval_interval", "log_interval", "ckpt_interval", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.min_lr > self.lr:
-            raise ValueError(f"min_lr ({self.min_lr}) is above lr ({self.lr})")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(names)}")
-        return cls(**{k: _coerce(names[k], k, v) for k, v in d.items()})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def model_config(self, vocab_size: int) -> GPTConfig:
-        m = max(1, self.vocab_multiple)
-        return GPTConfig(vocab_size=-(-vocab_size // m) * m, block_size=self.block_size,
-                         n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
-                         dropout=self.dropout, bias=self.bias, pos_emb=self.pos_emb)
-
-
-def _coerce(field, key, value):
-    # YAML reads "6e-4" as a string and CLI overrides arrive as strings: convert by field type
-    typ = field.type if isinstance(field.type, type) else {"int": int, "float": float, "bool": bool,
-                                                           "str": str}[field.type]
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        s = str(value).strip().lower()
-        if s in ("1", "true", "yes", "on"):
-            return True
-        if s in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{key}: expected true/false, got {value!r}")
-    try:
-        if typ is int:
-            f = float(value)
-            if f != int(f):
-                raise ValueError
-            return int(f)
-        return typ(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}: expected {typ.__name__}, got {value!r}") from None
-
-
-def load_config(path=None, overrides=(), base: dict | None = None) -> TrainConfig:
-    """``base`` (e.g. a checkpoint's config), then the YAML file, then ``key=value`` overrides."""
-    d = dict(base or {})
-    if path:
-        with open(path) as f:
-            d.update(yaml.safe_load(f) or {})
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"override {item!r} is not key=value")
-        d[key.strip()] = value.strip()
-    return TrainConfig.from_dict(d)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -192,48 +91,19 @@ def _all_sum(values: list[float], d: Dist, device) -> list[float]:
     return t.tolist()
 
 
-class MetricsLog:
-    """JSONL metrics (rank 0), plus TensorBoard when it is installed."""
-
-    def __init__(self, run_dir: Path, resume_step: int | None):
-        self.path = run_dir / "metrics.jsonl"
-        if resume_step is not None and self.path.exists():
-            # drop records from after the checkpoint: those steps are about to be redone
-            keep = [ln for ln in self.path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
-            self.path.write_text("".join(ln + "\n" for ln in keep))
-        elif resume_step is None:
-            self.path.write_text("")
-        self.tb = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
-        except Exception:  # tensorboard is optional
-            self.tb = None
-
-    def write(self, record: dict) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.tb is not None:
-            for k, v in record.items():
-                if k not in ("type", "step") and isinstance(v, (int, float)):
-                    self.tb.add_scalar(f"{record['type']}/{k}", v, record["step"])
-
-    def close(self):
-        if self.tb is not None:
-            self.tb.close()
-
-
 def train(cfg: TrainConfig, out_dir, train_arrays, val_arrays, tokenizer: dict,
           resume: bool = False, stop_after: int | None = None, tokenizer_file=None,
-          progress: bool = True) -> dict:
+          progress: bool = True, overwrite: bool = False) -> dict:
     """Train (or resume) a run in ``out_dir``; returns the run summary.
+
+    An ``out_dir`` that holds an earlier run needs ``resume`` or ``overwrite`` (see rundir.py).
 
     ``tokenizer``: {"vocab_size", "eot_id", "sha256", ...} from the shards manifest.
     ``stop_after``: end this invocation after that many completed steps (a job time limit); the
     run goes on with ``resume=True``.
     """
     out_dir = Path(out_dir)
+    check_run_dir(out_dir, resume, overwrite)  # every rank, before any of them writes
     ddp, device = setup_distributed(cfg)
     threads = torch.get_num_threads()
     try:
@@ -315,6 +185,9 @@ def _train(cfg, out_dir, train_arrays, val_arrays, tokenizer, resume, stop_after
     metrics = None
     if ddp.main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        removed = start_run_dir(out_dir, resume)
+        if removed:
+            log(f"removed from {out_dir}: {', '.join(removed)}")
         with (out_dir / "config.yaml").open("w") as f:
             yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
         if tokenizer_file is not None and Path(tokenizer_file).resolve() != \
@@ -340,11 +213,29 @@ def _train(cfg, out_dir, train_arrays, val_arrays, tokenizer, resume, stop_after
             "step": step,
             "tokens_seen": step * tokens_per_step,
             "val": last_val,
+            "best": tracker.to_dict(),
             "rng": checkpoint.rng_state(),
         })
 
+    def save_best(step: int, val: dict):
+        # the model of the best eval so far (no optimiser: not a resume point); see best.py
+        checkpoint.save(out_dir / checkpoint.BEST_NAME, {
+            "format": checkpoint.FORMAT, "model_args": model_cfg.to_dict(),
+            "train_config": cfg.to_dict(), "tokenizer": dict(tokenizer),
+            "model": raw_model.state_dict(), "step": step, "tokens_seen": step * tokens_per_step,
+            "val": val})
+
     # ---- the loop -----------------------------------------------------------------------------
     end_step = cfg.max_steps if not stop_after else min(cfg.max_steps, stop_after)
+    tracker = best.BestTracker(cfg.early_stop_patience, cfg.early_stop_min_delta,
+                               state.get("best") if state is not None else None)
+    if state is None and ddp.main:
+        best.remove_stale(out_dir)
+    if tracker.stopped:
+        log(f"the run stopped early at step {start_step} (no new best val loss in "
+            f"{cfg.early_stop_patience} evals); nothing to do")
+        end_step = start_step
+    last_done = start_step
     bar = None
     if progress and ddp.main:
         from tqdm import tqdm
@@ -422,27 +313,34 @@ def _train(cfg, out_dir, train_arrays, val_arrays, tokenizer, resume, stop_after
                     bar.write(msg)
                 else:
                     log(msg)
-        if is_ckpt:
+            if tracker.update(done, last_val["val_loss"]) and cfg.keep_best and ddp.main:
+                save_best(done, last_val)
+        if is_ckpt or tracker.stopped:
             save_checkpoint(done, last_val)
+        last_done = done
         if bar is not None:
             bar.update(1)
+        if tracker.stopped:
+            log(f"early stop at step {done}: no new best val loss in {cfg.early_stop_patience} evals "
+                f"(best {tracker.best_loss:.4f} at step {tracker.best_step})")
+            break
         if is_log or is_eval or is_ckpt:
             timer_t, timer_tokens = time.perf_counter(), 0  # time eval/ckpt do not count as training
     if bar is not None:
         bar.close()
-    if start_step >= end_step:
+    if start_step >= end_step and not tracker.stopped:
         log(f"nothing to do: the checkpoint is at step {start_step}, max_steps is {end_step}")
     if ddp.world > 1:
         dist.barrier()  # rank 0 may still be writing the checkpoint
 
     # ---- summary ------------------------------------------------------------------------------
-    completed = max(end_step, start_step)
+    completed = last_done
     if total_time == 0:
         total_time, total_tokens = first_interval
     tokens_seen = completed * tokens_per_step
     summary = {
         "step": completed,
-        "finished": completed >= cfg.max_steps,
+        "finished": completed >= cfg.max_steps or tracker.stopped,
         "params": counts,
         "tokens_seen": tokens_seen,
         "train_loss": last_avg_loss,  # mean over the last log interval
@@ -455,6 +353,7 @@ def _train(cfg, out_dir, train_arrays, val_arrays, tokenizer, resume, stop_after
         "peak_flops_source": peak_src,
         "world_size": ddp.world,
         "device": str(device),
+        **tracker.summary(out_dir, cfg.keep_best),
     }
     if ddp.main:
         metrics.close()
@@ -470,7 +369,7 @@ def format_summary(s: dict) -> str:
 
     p = s["params"]
     lines = [
-        f"run summary at step {s['step']} ({'finished' if s['finished'] else 'stopped early'})",
+        f"run summary at step {s['step']} ({'early stop' if s.get('early_stopped') else 'finished' if s['finished'] else 'stopped early'})",
         f"  parameters        total {p['total']:,} | non-embedding N {p['non_embedding']:,} | "
         f"12*L*d^2 {p['approx_12Ld2']:,}",
         f"  tokens trained    D {s['tokens_seen']:,}",
@@ -481,17 +380,21 @@ def format_summary(s: dict) -> str:
         f"  throughput        {f(s.get('tok_per_s'), ',.0f')} tokens/s | MFU "
         f"{f(100 * s['mfu'] if s.get('mfu') is not None else None, '.1f')}% ({s['peak_flops_source']})",
     ]
+    if best.format_line(s):
+        lines.append(best.format_line(s))
     return "\n".join(lines)
 
 
 def train_from_shards(data_dir, cfg: TrainConfig, out_dir, resume: bool = False,
-                      stop_after: int | None = None, progress: bool = True) -> dict:
+                      stop_after: int | None = None, progress: bool = True,
+                      overwrite: bool = False) -> dict:
     """Open the train/val splits of a tokenized-shards directory and train on them."""
     from tokenization.shards import load_manifest
 
     from .data import open_shards
 
     data_dir = Path(data_dir)
+    check_run_dir(Path(out_dir), resume, overwrite)  # before the shards are read
     manifest = load_manifest(data_dir)
     tok = manifest["tokenizer"]
     train_arrays = open_shards(data_dir, "train")
@@ -502,4 +405,4 @@ def train_from_shards(data_dir, cfg: TrainConfig, out_dir, resume: bool = False,
     return train(cfg, out_dir, train_arrays, val_arrays,
                  tokenizer={k: tok.get(k) for k in ("vocab_size", "eot_id", "eot_token", "sha256")},
                  resume=resume, stop_after=stop_after, tokenizer_file=data_dir / tok["file"],
-                 progress=progress)
+                 progress=progress, overwrite=overwrite)
