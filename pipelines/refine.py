@@ -6,7 +6,8 @@ Graph::
         --> Signals (computed only where missing or stale; SignalComputer loaded once per worker)
         --> [robots.txt opt-out join by host (CoGroupByKey), with --robots]
         --> Decide (filters.decisions on stored signals; C4 line rules + PII redaction on kept text)
-        kept    --> [dedup (refine.dedup)] --> shard by doc_id --> OUT/part-*.parquet
+        kept    --> [benchmark decontamination (pipelines.decontaminate), with --benchmark / config]
+                --> [dedup (refine.dedup)] --> shard by doc_id --> OUT/part-*.parquet
         removed --> shard by doc_id --> OUT/removed/part-*.parquet (removed_by, rule, reason)
         rejected rows --> OUT/rejected/part-*.jsonl
         per-doc stats --> CombineGlobally --> OUT/summary.json (per filter, per language,
@@ -27,11 +28,11 @@ from typing import Any, Iterable, Mapping
 import apache_beam as beam
 import pyarrow as pa
 
-from pipelines import outputs
+from pipelines import decontaminate, outputs
 from pipelines.cli import CliError
 from pipelines.config import config_hash, load_config
 from pipelines.runner import is_local, make_options, new_pipeline
-from pipelines.schema import REQUIRED_INPUT_COLUMNS, doc_id_for, extend
+from pipelines.schema import REQUIRED_INPUT_COLUMNS, doc_id_for, extend, row_doc_id
 
 log = logging.getLogger("pipelines.refine")
 
@@ -129,8 +130,7 @@ def read_parquet_rows(path: str, batch_rows: int = 1000) -> Iterable[tuple[str, 
                 elif not isinstance(text, str):
                     yield "rejected", _rejected(path, index, url, "missing_text", "text is null")
                 else:
-                    if not row.get("doc_id"):
-                        row["doc_id"] = doc_id_for(f"{url}\n{text}")
+                    row["doc_id"] = row_doc_id(row.get("doc_id"), url, text)
                     if row.get("pii_counts") is not None:
                         row["pii_counts"] = dict(row["pii_counts"])
                     yield "row", row
@@ -384,6 +384,7 @@ class WriteSummaryFn(beam.DoFn):
         summary = build_summary(acc, dict(rejected), {**self.meta, "input_files": input_files})
         for item in extra:
             summary.update(item)
+        summary = decontaminate.adjust_summary(summary)
         if "dedup" in summary:
             # per-filter and per-language counts are before dedup; "kept" is what was written
             summary["kept_before_dedup"] = summary["kept"]
@@ -511,6 +512,11 @@ def build(pipeline, inputs, output: str, cfg: Mapping[str, Any], meta: Mapping[s
     kept, removed = decided.kept, decided[REMOVED]
     extra_fields: list[pa.Field] = []
     extra_summary = []
+    decon = decontaminate.apply(pipeline, kept, cfg)   # benchmark n-gram matches: removed or marked
+    if decon is not None:
+        kept, extra_fields = decon["kept"], list(decon["fields"])
+        removed = (removed, decon["removed"]) | "WithDecontaminated" >> beam.Flatten()
+        extra_summary.append(decon["summary"])
     dedup_rejected = None
     dedup = dedup_transform(cfg)
     if dedup is not None:
@@ -519,7 +525,7 @@ def build(pipeline, inputs, output: str, cfg: Mapping[str, Any], meta: Mapping[s
         removed = (removed, result["removed"] | "DedupRemoved" >> beam.Map(_dedup_removed)) \
             | "AllRemoved" >> beam.Flatten()
         dedup_rejected = result["rejected"] | "DedupRejected" >> beam.Map(_dedup_rejected)
-        extra_fields = list(dedup.KEPT_FIELDS) + list(dedup.REMOVED_FIELDS)
+        extra_fields += list(dedup.KEPT_FIELDS) + list(dedup.REMOVED_FIELDS)
         extra_summary.append(result["stats"] | "DedupSummary" >> beam.Map(lambda st: {"dedup": dict(st)}))
     kept_files = _write(kept, "Kept", output, "", shards, kept_schema(extra_fields))
     removed_files = _write(removed, "Removed", output, "removed", shards, removed_schema(extra_fields))
@@ -567,6 +573,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --snapshot: read the captures from S3 or HTTPS (default https)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace outputs of an earlier run in --output (else refuse)")
+    decontaminate.add_arguments(parser)
 
 
 def resolve_inputs(spec: str) -> list[str]:
@@ -597,6 +604,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     from filters.decisions import Decider
 
     Decider(cfg)
+    decontaminate.check(cfg)   # every benchmark readable, its index small enough for a side input
     if int(cfg["refine"]["output_shards"]) < 1:
         raise ValueError("refine.output_shards must be at least 1")
     if cfg["language"]["model_path"]:
@@ -614,7 +622,7 @@ def summary_meta(cfg: Mapping[str, Any], input_desc: str, robots: str | None) ->
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    cfg = load_config(args.config)
+    cfg = decontaminate.with_cli_benchmarks(load_config(args.config), getattr(args, "benchmark", None))
     validate(cfg)
     paths = resolve_inputs(args.input)
     robots_paths = None
@@ -652,6 +660,7 @@ def print_summary(summary: Mapping[str, Any], output: str, seconds: float) -> No
         lines.append(f"  removed by dedup {summary.get('removed_by_dedup', 0)} "
                      f"(url {dedup.get('url_removed', 0)}, near-duplicate {dedup.get('minhash_removed', 0)}; "
                      f"{dedup.get('clusters', 0)} clusters, largest {dedup.get('max_cluster_size', 0)})")
+    lines += decontaminate.summary_lines(summary)
     lines.append(f"  rejected   {summary['rejected']}")
     lines += [f"    {name:<26}{n}" for name, n in _sorted_counts(summary["rejected_by_reason"]).items()]
     top = sorted(summary["per_language"].items(), key=lambda kv: (-kv[1]["documents"], kv[0]))[:8]
