@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="S3 endpoint override for reading Common Crawl (e.g. a local S3 for tests)")
     parser.add_argument("--force", action="store_true",
                         help="run even when OUTPUT/<snapshot>/_COMPLETE.json says it is done")
+    from pipelines import decontaminate
+
+    decontaminate.add_arguments(parser)   # --benchmark NAME=PATH_OR_GLOB, applied in refine
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -181,9 +184,35 @@ def build_all(pipeline, plan: Plan):
         summaries["tokenize"] = out["summary"]
     return (pipeline
             | "CompletionTrigger" >> beam.Create([None])
+            | "WriteReport" >> beam.ParDo(
+                WriteReportFn(plan.root, plan.cfg, plan.snapshot),
+                **{name: beam.pvalue.AsSingleton(pc) for name, pc in summaries.items()})
             | "WriteCompletion" >> beam.ParDo(
                 WriteCompletionFn(plan.output, plan.snapshot, plan.config_hash, plan.stages, plan.params),
                 **{name: beam.pvalue.AsSingleton(pc) for name, pc in summaries.items()}))
+
+
+class WriteReportFn(beam.DoFn):
+    """Once every stage's summary exists: ``report.html`` + ``datacard.md`` in OUTPUT/<snapshot>/
+    (pipelines.report reads and writes through Beam's FileSystems, so gs:// works), just before
+    the manifest, which then lists them.  A report that fails is logged as an error; the data is
+    complete without it."""
+
+    def __init__(self, root: str, cfg: Mapping[str, Any], snapshot: str):
+        self.root = root
+        self.cfg = dict(cfg)
+        self.snapshot = snapshot
+
+    def process(self, trigger, **summaries):
+        from pipelines.report import write_report
+
+        try:
+            result = write_report(self.root, self.cfg, context={"runner": "python -m pipelines all (one job)",
+                                                                "snapshot": self.snapshot})
+            log.info("all: report %s", result["report"])
+        except Exception as exc:  # the data is complete; the report is only a view of it
+            log.error("all: could not write the report under %s: %s: %s", self.root, type(exc).__name__, exc)
+        yield trigger
 
 
 def build_noop(pipeline, snapshot: str, manifest_at: str):
@@ -253,7 +282,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import DirectOptions
 
-    from pipelines import extract, refine, tokenize
+    from pipelines import decontaminate, extract, refine, tokenize
     from pipelines.config import load_config
     from pipelines.runner import is_local, make_options, new_pipeline
     from pipelines.sources import SourceSettings
@@ -272,7 +301,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
         config_path = None
         if args.config:
             config_path = localize(args.config, fetch_bytes(args.config, bootstrap), workdir, "config.yaml")
-        cfg = load_config(config_path)
+        cfg = decontaminate.with_cli_benchmarks(load_config(config_path), args.benchmark)
         if "refine" in stages:
             refine.validate(cfg)
         resolve_args = argparse.Namespace(snapshot=args.snapshot, input=None, max_warcs=args.max_warcs,
@@ -330,6 +359,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     print_stage_summaries(stages, dirs, time.monotonic() - started)
     print(f"\nall: {snapshot_id} done in {time.monotonic() - started:.1f}s; {len(manifest['files'])} files under "
           f"{root}; completion manifest {manifest_at}")
+    print(f"all: report {outputs.join(root, 'report.html')} (and datacard.md)")
     return manifest
 
 
