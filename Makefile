@@ -17,7 +17,7 @@ PROMPT ?= The
 ARGS ?=
 
 .PHONY: help venv run test bench bench-all sample-warc assets tokenizer shards train sample \
-        clean-out clean dataflow-template dataflow-run schedule cost-estimate infra-lint
+        clean-out clean ablation dataflow-template dataflow-run schedule cost-estimate infra-lint report
 
 help:
 	@echo "make run     - the whole pipeline on the bundled sample ($(SAMPLE_WARC)) into $(OUT)/"
@@ -27,6 +27,8 @@ help:
 	@echo "make shards DOCS=dir  - tokenize Parquet documents with $(OUT)/tokenizer.json -> $(OUT)/shards"
 	@echo "make train CONFIG=tiny|gpt2-124m ARGS='key=value ...' - train on $(OUT)/shards -> $(OUT)/run"
 	@echo "make sample PROMPT='...' - generate text from $(OUT)/run"
+	@echo "make report  - $(OUT)/report.html + datacard.md: what the run in $(OUT)/ did (RUN=dir for another run)"
+	@echo "make ablation - raw vs filtered vs full: same GPT, same tokens, 3 seeds, bits/byte -> $(OUT)/ablation"
 	@echo "make assets  - download the LDNOOBW word lists for the toxicity filter (needs network)"
 	@echo "make dataflow-template PROJECT= REGION= BUCKET= - build and publish the Dataflow Flex Template"
 	@echo "make dataflow-run SNAPSHOT=latest PROJECT= REGION= BUCKET= [MAX_WARCS=] - launch it once"
@@ -73,6 +75,12 @@ train: $(STAMP)
 
 sample: $(STAMP)
 	$(PY) -m trainer sample --ckpt $(OUT)/run --prompt "$(PROMPT)" --max-new-tokens 100 --seed 1
+
+report: $(STAMP)
+	$(PY) -m pipelines report --run $(or $(RUN),$(OUT))
+
+ablation: $(STAMP)
+	@bash scripts/ablation.sh "$(PY)" "$(OUT)/ablation"
 
 sample-warc: $(STAMP)
 	$(PY) samples/make_sample.py --out $(SAMPLE_WARC)
