@@ -8,7 +8,10 @@ A declared charset is used only if the bytes decode under it strictly; a declara
 of a single-byte legacy codec over bytes that are valid multi-byte UTF-8 is overridden (that
 combination is almost always a wrong declaration, and decoding it as declared is the classic
 mojibake).  When nothing decodes cleanly and detection is not confident, ``UndecodableError`` is
-raised so the record is dead-lettered instead of kept garbled.
+raised so the record is dead-lettered instead of kept garbled.  A page that is UTF-8 apart from
+a few stray bytes (at least 8 valid multi-byte characters, at most one invalid sequence per 10 of
+them) is decoded as UTF-8 with the stray bytes replaced (source ``utf8-mostly``) before a
+single-byte declaration or detection can turn it into mojibake.
 """
 from __future__ import annotations
 
@@ -83,9 +86,32 @@ def _utf8_multibyte(body: bytes) -> str | None:
     return _strict(body, "utf-8")
 
 
+# A page that is UTF-8 but for a few stray bytes (a latin-1 string pasted into a template, a
+# multi-byte character cut by a CMS) is still a UTF-8 page: decoding it as a legacy codec turns
+# every one of its many multi-byte characters into mojibake ("schÃ¶n").  Legacy single-byte text
+# almost never forms valid UTF-8 sequences (a lead byte C2-F4 followed by the right number of
+# 80-BF bytes), so "many valid sequences, few invalid ones" identifies UTF-8.
+MOSTLY_UTF8_MIN_CHARS = 8         # valid multi-byte characters needed
+MOSTLY_UTF8_MAX_BAD_SHARE = 0.1   # invalid sequences per valid multi-byte character
+_REPLACEMENT = "\ufffd"
+
+
+def _mostly_utf8(body: bytes) -> str | None:
+    """Text (invalid bytes as U+FFFD) if ``body`` is UTF-8 apart from a few invalid sequences."""
+    if body.isascii():
+        return None
+    text = body.decode("utf-8", "replace")
+    replaced = text.count(_REPLACEMENT)
+    bad = replaced - body.count(_REPLACEMENT.encode("utf-8"))   # U+FFFD already in the page is no error
+    multi = len(text) - len(text.encode("ascii", "ignore")) - replaced
+    if multi >= MOSTLY_UTF8_MIN_CHARS and bad <= multi * MOSTLY_UTF8_MAX_BAD_SHARE:
+        return text
+    return None
+
+
 def decode_html(body: bytes, content_type: str | None = None,
                 min_confidence: float = 0.5) -> tuple[str, str, str]:
-    """Return ``(text, codec, source)``; source is bom|header|meta|utf8-valid|ascii|detected."""
+    """Return ``(text, codec, source)``; source is bom|header|meta|utf8-valid|utf8-mostly|ascii|detected."""
     for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"),
                        (codecs.BOM_UTF16_BE, "utf-16")):
         if body.startswith(bom):
@@ -106,6 +132,9 @@ def decode_html(body: bytes, content_type: str | None = None,
             utf8 = _utf8_multibyte(body)
             if utf8 is not None:
                 return utf8, "utf-8", "utf8-valid"
+            utf8 = _mostly_utf8(body)
+            if utf8 is not None:
+                return utf8, "utf-8", "utf8-mostly"
         text = _strict(body, codec)
         if text is not None:
             return text, codec, source
@@ -115,7 +144,9 @@ def decode_html(body: bytes, content_type: str | None = None,
     text = _strict(body, "utf-8")
     if text is not None:
         return text, "utf-8", "utf8-valid"
-
+    text = _mostly_utf8(body)
+    if text is not None:
+        return text, "utf-8", "utf8-mostly"
     best = from_bytes(body).best()
     if best is None:
         raise UndecodableError("no charset decodes the payload")

@@ -24,7 +24,7 @@ DOC_FIELDS: list[pa.Field] = [
     pa.field("fetch_date", TIMESTAMP),
     pa.field("content_type", pa.string()),                   # HTTP Content-Type (or identified type)
     pa.field("charset", pa.string()),                        # codec the HTML was decoded with
-    pa.field("charset_source", pa.string()),                 # header | meta | bom | detected | utf8-valid
+    pa.field("charset_source", pa.string()),                 # header | meta | bom | detected | utf8-valid | utf8-mostly | ascii
     pa.field("html_bytes", pa.int64()),
     pa.field("text_chars", pa.int64()),
     # Raw consent signals, interpreted by filters.consent in the refine stage.

@@ -22,15 +22,23 @@ step "4/6 tokenize: -> $OUT/shards (Megatron .bin/.idx + manifest.json)"
 "$PY" -m pipelines tokenize --input "$OUT/refined" --tokenizer "$OUT/tokenizer.json" --output "$OUT/shards" \
   --val-fraction 0.2 --overwrite
 
-step "5/6 train: tiny GPT for $STEPS steps on the CPU -> $OUT/run"
-"$PY" -m trainer train --data "$OUT/shards" --config configs/train/tiny.yaml --out "$OUT/run" \
-  max_steps="$STEPS" eval_interval=100 ckpt_interval=100
+# ~13k tokens of sample text: the model memorises them within ~100 steps, so validate every 10
+# steps, keep the best-val checkpoint (run/best.pt, used by sample/eval) and stop after 5 evals
+# without a new best (keep_best / early_stop_patience in configs/train/tiny.yaml).
+step "5/6 train: tiny GPT for up to $STEPS steps on the CPU (keep best, early stop) -> $OUT/run"
+"$PY" -m trainer train --data "$OUT/shards" --config configs/train/tiny.yaml --out "$OUT/run" --overwrite \
+  max_steps="$STEPS" eval_interval=10 ckpt_interval=50
 
-step "6/6 sample from the trained model"
+step "6/6 sample from the best checkpoint"
 "$PY" -m trainer sample --ckpt "$OUT/run" --prompt "The library" --max-new-tokens 60 --seed 1
+
+step "report: what the run did -> $OUT/report.html + $OUT/datacard.md"
+"$PY" -m pipelines report --run "$OUT"
 
 printf '\nDone. Outputs under %s/:\n' "$OUT"
 printf '  extracted/  documents + signals (Parquet), dead-letter/, summary.json\n'
 printf '  refined/    kept documents (Parquet), removed/ (with filter and reason), summary.json\n'
 printf '  shards/     tokenized train/val shards + manifest.json\n'
-printf '  run/        checkpoint, metrics.jsonl, summary\n'
+printf '  run/        best.pt (best val loss), ckpt.pt (last step), metrics.jsonl, summary\n'
+printf '  report.html open in a browser: funnel, languages, thresholds (what-if), dedup, PII, examples\n'
+printf '\nReport: %s/report.html\n' "$OUT"

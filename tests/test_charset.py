@@ -118,3 +118,34 @@ def test_x_user_defined_in_meta_means_windows_1252():
     raw = page(GERMAN, '<meta charset="x-user-defined">').encode("cp1252")
     text, codec, source = decode_html(raw, "text/html")
     assert "Größenwahn" in text and "5 €" in text and (codec, source) == ("cp1252", "meta")
+
+
+# A UTF-8 page with a few stray bytes (seen in realweb: 75-499 valid multi-byte characters and 1-4
+# latin-1 bytes pasted into a script or alt text) was detected as cp1250 / iso8859-10 /
+# mac-latin2 and kept as mojibake ("schÃ¶n", "fĂĽr").
+_GERMAN = ("Schöne Grüße aus Köln: Die Bäckerei öffnet früh, die Straßenbahn fährt später. "
+           "Über die Brücke gehen wir zu Fuß und genießen die Aussicht. ") * 3
+
+
+@pytest.mark.parametrize("declared", [None, "text/html; charset=iso-8859-1", "text/html; charset=windows-1252"])
+def test_utf8_with_a_few_stray_latin1_bytes_stays_utf8(declared):
+    body = ("<html><body><p>" + _GERMAN + "</p><img alt='K").encode("utf-8") + b"\xfc" + \
+        "chenblogs'><p>Mitgef".encode("utf-8") + b"\xfchl w\xe4hlen</p></body></html>"
+    text, codec, source = decode_html(body, declared)
+    assert codec == "utf-8" and source == "utf8-mostly"
+    assert _GERMAN.strip() in text                       # every umlaut intact
+    assert "Ã" not in text and "Ä‚" not in text          # no mojibake
+    assert text.count("\ufffd") == 3                      # the stray bytes, visibly replaced
+
+
+def test_a_real_latin1_page_with_many_umlauts_is_not_taken_for_utf8():
+    body = ("<html><body><p>" + _GERMAN + "</p></body></html>").encode("cp1252")
+    text, codec, source = decode_html(body, "text/html; charset=windows-1252")
+    assert (codec, source) == ("cp1252", "header") and _GERMAN.strip() in text
+
+
+def test_a_few_valid_sequences_in_a_latin1_page_do_not_make_it_utf8():
+    # "Ã©" pasted twice into a cp1252 page: valid UTF-8 pairs, but far fewer than the invalid bytes.
+    body = ("<p>" + _GERMAN + "</p>").encode("cp1252") + "é é".encode("utf-8")
+    text, codec, _ = decode_html(body, "text/html; charset=windows-1252")
+    assert codec == "cp1252" and _GERMAN.strip() in text
