@@ -104,7 +104,8 @@ def list_output_files(root: str) -> list[str]:
     # "**" matches across directory levels on every Beam filesystem (fnmatch semantics).
     found = FileSystems.match([prefix + "**"])[0].metadata_list
     rel = sorted({m.path[len(prefix):] if m.path.startswith(prefix) else m.path for m in found})
-    return [r for r in rel if r and r != MANIFEST_NAME and not _is_temporary(r)]
+    # The run's own lock (outputs.LOCK_NAME) is held while this lists and removed right after.
+    return [r for r in rel if r and r not in (MANIFEST_NAME, outputs.LOCK_NAME) and not _is_temporary(r)]
 
 
 def _is_temporary(rel: str) -> bool:
