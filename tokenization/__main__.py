@@ -16,7 +16,7 @@ class UsageError(ValueError):
 
 
 def _load_cfg(path: str | None) -> dict:
-    from pipelines.config import load_config  # YAML only, no Beam
+    from settings import load_config  # YAML only, no Beam, no pipelines
 
     return load_config(path)["tokenize"]
 
@@ -120,7 +120,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_contamination(args) -> int:
-    from pipelines.config import load_config  # YAML only, no Beam
+    from settings import load_config  # YAML only, no Beam, no pipelines
     from tokenization.contamination import check_shards, format_report
 
     if args.ngram is not None and args.ngram < 1:

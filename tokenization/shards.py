@@ -1,7 +1,7 @@
 """How documents become shards (pure functions the pipeline uses) and how a trainer opens them.
 
-Every document gets ``h = sha256(f"{seed}\\0{doc_id}")``.  Disjoint slices of ``h`` decide, with no
-global state:
+Every document gets ``h = sha256(f"{seed}\\0{doc_id}")`` (``tokenization.dochash.doc_hash``).
+Disjoint slices of ``h`` decide, with no global state:
 
 * the split: bytes 8..16 as a fraction of 2**64 below ``val_fraction`` -> ``val``, else ``train``
   (a document, and every exact copy of it, lands in exactly one split);
@@ -12,28 +12,25 @@ Reading the buckets in order, each sorted by ``h``, is the global shuffle.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
+from tokenization.dochash import doc_hash
 from tokenization.indexed import IndexedDataset, IndexedDatasetError
 from tokenization.manifest import ManifestError, load_manifest, sha256_file
 
 __all__ = ["doc_hash", "split_of", "bucket_of", "buckets_for", "shard_name", "load_manifest",
-           "open_split", "load_tokenizer", "verify_shards", "ShardVerificationError", "split_documents"]
+           "open_split", "load_tokenizer", "verify_shards", "ShardVerificationError", "split_documents",
+           "split_sizes", "assign_bucket"]
 
 _TWO64 = 1 << 64
 
 
 class ShardVerificationError(IndexedDatasetError):
     """A shard's bytes do not match the manifest; the message names the shard file."""
-
-
-def doc_hash(seed: int, doc_id: str) -> bytes:
-    return hashlib.sha256(f"{seed}\x00{doc_id}".encode("utf-8")).digest()
 
 
 def split_of(h: bytes, val_fraction: float) -> str:
@@ -51,6 +48,20 @@ def buckets_for(tokens: int, shard_tokens: int) -> int:
 
 def shard_name(split: str, index: int) -> str:
     return f"{split}-{index:05d}"
+
+
+# The tokenize pipeline's encoded elements are (split, h, doc_id, tokens as bytes, text bytes).
+def split_sizes(element, itemsize: int):
+    """``(split, (1 document, its tokens, its text bytes))``: summed per split into the totals."""
+    split, _, _, tokens, text_bytes = element
+    return split, (1, len(tokens) // itemsize, text_bytes)
+
+
+def assign_bucket(element, totals: Mapping[str, tuple[int, int, int]], shard_tokens: int):
+    """``((split, bucket), (h, doc_id, tokens))``: the bucket from ``h`` and the split's token total."""
+    split, h, doc_id, tokens, _ = element
+    n = buckets_for(totals[split][1], shard_tokens)
+    return (split, bucket_of(h, n)), (h, doc_id, tokens)
 
 
 # --- reading ---------------------------------------------------------------------------------------

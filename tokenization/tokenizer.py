@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from tokenization.encoding import DEFAULT_MAX_CHARS, text_pieces
-from tokenization.shards import doc_hash
+from tokenization.dochash import doc_hash
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 EOT_TOKEN = "<|endoftext|>"
@@ -209,6 +209,12 @@ def tokenizer_from_json(data: str) -> Tokenizer:
 
 def tokenizer_json(tokenizer: Tokenizer) -> str:
     return tokenizer.to_str(pretty=False)
+
+
+def tokenizer_meta(tokenizer_json: str, source: str) -> dict:
+    """The manifest's tokenizer entry (without file/sha256) for a serialized tokenizer."""
+    tok = tokenizer_from_json(tokenizer_json)
+    return {"vocab_size": vocab_size(tok), "eot_token": EOT_TOKEN, "eot_id": eot_id(tok), "source": source}
 
 
 # --- deterministic training sample from Parquet ------------------------------------------------

@@ -101,7 +101,7 @@ def main(argv=None) -> int:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if a.cmd in ("train", "export"):
-            from pipelines.config import check_output_dir  # Beam-free
+            from settings import check_output_dir  # Beam-free
 
             check_output_dir(a.out, "--out")
         if a.cmd == "train":

@@ -139,7 +139,7 @@ def bits_per_byte(model, ids, n_bytes: int, batch_size: int = 8, device="cpu") -
 
 def check_disjoint(variants: list[Variant], evals: dict[str, str]) -> list[dict]:
     """Every eval text against every variant (word 13-grams, see the module docstring)."""
-    from pipelines.config import load_config  # YAML only, no Beam
+    from settings import load_config  # YAML only, no Beam
     from tokenization.contamination import check_shards
 
     cfg = load_config(None)

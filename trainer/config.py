@@ -2,7 +2,7 @@
 
 Every field is type- and range-checked when a TrainConfig is made (before any data is read), so a
 bad value is one line naming the key.  YAML goes through the project's one bounded reader
-(``pipelines.config.read_yaml``: Beam-free, no aliases, size cap).
+(``settings.read_yaml``: Beam-free, no aliases, size cap).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import math
 import dataclasses
 from dataclasses import dataclass, fields
 
-from pipelines.config import read_yaml  # Beam-free: the one bounded YAML reader
+from settings import read_yaml  # Beam-free: the one bounded YAML reader
 
 from .model import GPTConfig
 

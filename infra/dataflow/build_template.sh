@@ -32,7 +32,7 @@ fi
 cat <<PLAN
 Flex Template build:
   1. Cloud Build (project $PROJECT, region $REGION) builds infra/dataflow/Dockerfile
-     (apache/beam_python3.11_sdk:$BEAM_VERSION + requirements-worker.txt + pipelines/ filters/ tokenization/ configs/)
+     (apache/beam_python3.11_sdk:$BEAM_VERSION + requirements-worker.txt + pipelines/ filters/ tokenization/ settings/ configs/)
      and pushes $IMAGE
   2. gcloud dataflow flex-template build $TEMPLATE_PATH
      --image $IMAGE --sdk-language PYTHON --metadata-file infra/dataflow/metadata.json
@@ -44,7 +44,7 @@ run() { printf '+ %s\n' "$*"; [[ "${DRY_RUN:-0}" == 1 ]] || "$@"; }
 CTX=$(mktemp -d)
 trap 'rm -rf "$CTX"' EXIT
 mkdir -p "$CTX/infra/dataflow"
-cp -r pipelines filters tokenization configs pyproject.toml "$CTX/"
+cp -r pipelines filters tokenization settings configs pyproject.toml "$CTX/"
 cp infra/dataflow/Dockerfile infra/dataflow/launcher.py infra/dataflow/entrypoint.sh infra/dataflow/requirements-worker.txt \
   "$CTX/infra/dataflow/"
 find "$CTX" -name __pycache__ -type d -prune -exec rm -rf {} +
