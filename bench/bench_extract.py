@@ -72,42 +72,51 @@ def helper_overhead(pages: list[tuple[bytes, str]], n: int = 150) -> dict:
     return out
 
 
-def pipeline_run(warc: Path, workers: int, signals: bool = True) -> dict:
+def measure_tree(cmd: list[str], cwd: Path = ROOT) -> dict:
+    """Run ``cmd`` and sample its whole process tree with psutil: CPU-s (user+system) summed over
+    every process seen, peak RSS per process, wall time and the exit code."""
+    t0 = time.perf_counter()
+    proc = psutil.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cpu: dict[int, float] = {}
+    rss: dict[int, int] = {}
+    while proc.poll() is None:
+        try:
+            family = [proc] + proc.children(recursive=True)
+        except psutil.NoSuchProcess:
+            break
+        for p in family:
+            try:
+                with p.oneshot():
+                    t = p.cpu_times()
+                    cpu[p.pid] = t.user + t.system
+                    rss[p.pid] = max(rss.get(p.pid, 0), p.memory_info().rss)
+            except psutil.NoSuchProcess:
+                pass
+        time.sleep(0.05)
+    return {"rc": proc.wait(), "wall_s": time.perf_counter() - t0, "cpu_s": sum(cpu.values()),
+            "processes": len(cpu), "peak_rss_mb_max_process": max(rss.values(), default=0) / 2**20,
+            "peak_rss_mb_sum": sum(rss.values()) / 2**20}
+
+
+def pipeline_run(warc: Path, workers: int, signals: bool = True, extra_config: str = "") -> dict:
+    """``python -m pipelines extract`` on ``warc``; ``extra_config`` is more YAML under ``extract:``."""
     with tempfile.TemporaryDirectory() as tmp, tempfile.NamedTemporaryFile("w", suffix=".yaml") as cfg:
-        cfg.write(f"extract:\n  compute_signals: {'true' if signals else 'false'}\n")
+        cfg.write(f"extract:\n  compute_signals: {'true' if signals else 'false'}\n{extra_config}")
         cfg.flush()
         out = Path(tmp) / "out"
         cmd = [sys.executable, "-m", "pipelines", "extract", "--input", str(warc), "--output", str(out),
                "--config", cfg.name, f"--direct_num_workers={workers}"]
-        t0 = time.perf_counter()
-        proc = psutil.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cpu: dict[int, float] = {}
-        rss: dict[int, int] = {}
-        while proc.poll() is None:
-            try:
-                family = [proc] + proc.children(recursive=True)
-            except psutil.NoSuchProcess:
-                break
-            for p in family:
-                try:
-                    with p.oneshot():
-                        t = p.cpu_times()
-                        cpu[p.pid] = t.user + t.system
-                        rss[p.pid] = max(rss.get(p.pid, 0), p.memory_info().rss)
-                except psutil.NoSuchProcess:
-                    pass
-            time.sleep(0.05)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"pipeline failed with exit {proc.returncode}: {' '.join(cmd)}")
+        tree = measure_tree(cmd)
+        if tree["rc"] != 0:
+            raise SystemExit(f"pipeline failed with exit {tree['rc']}: {' '.join(cmd)}")
         summary = json.loads((out / "summary.json").read_text())
     pages = summary["kept"] + sum(n for r, n in summary["dropped_by_reason"].items()
                                   if r in ("too_short", "empty_extraction")) + summary["dead_lettered"]
-    total_cpu = sum(cpu.values())
+    total_cpu, wall = tree["cpu_s"], tree["wall_s"]
     return {"workers": workers, "signals": signals, "pages": pages, "kept": summary["kept"], "wall_s": wall, "cpu_s": total_cpu,
             "pages_per_cpu_s": pages / total_cpu, "pages_per_wall_s": pages / wall,
-            "processes": len(cpu), "peak_rss_mb_max_process": max(rss.values()) / 2**20,
-            "peak_rss_mb_sum": sum(rss.values()) / 2**20}
+            "processes": tree["processes"], "peak_rss_mb_max_process": tree["peak_rss_mb_max_process"],
+            "peak_rss_mb_sum": tree["peak_rss_mb_sum"]}
 
 
 def main() -> None:

@@ -1,4 +1,11 @@
-"""Main-text extraction with trafilatura, under a per-document time limit.
+"""Main-text extraction (trafilatura, or resiliparse), under a per-document time limit.
+
+``extract.extractor`` picks the extractor: ``trafilatura`` (default; its options are
+``extract.trafilatura``, ``fast: true`` skips its fallback extractors) or ``resiliparse``
+(``extract_plain_text(html, main_content=True)``, the DCLM route: several times cheaper, lower
+boilerplate-removal quality; see BENCHMARKS.md; the trafilatura options do not apply).  An
+extractor whose package is missing is refused by ``check_extractor`` before any work, with a
+one-line error -- never a silent fallback to the other one.
 
 trafilatura runs in C (lxml) for much of its time, so a thread cannot be interrupted and SIGALRM
 only works in a process's main thread (Beam runs DoFns in worker threads).  We therefore keep one
@@ -27,6 +34,7 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
 
 STARTUP_TIMEOUT_S = 120.0
 
+EXTRACTORS = ("trafilatura", "resiliparse")
 TRAFILATURA_KEYS = ("favor_precision", "favor_recall", "include_comments", "include_tables",
                     "include_links", "deduplicate", "fast")
 
@@ -60,14 +68,29 @@ def trafilatura_kwargs(options: Mapping[str, Any]) -> dict:
     return {k: bool(v) for k, v in options.items()}
 
 
-def extract_now(html: str, url: str | None, options: Mapping[str, Any]) -> Extracted:
+def check_extractor(name: str) -> None:
+    """ValueError (one line) unless ``name`` is a known extractor whose package imports."""
+    if name not in EXTRACTORS:
+        raise ValueError(f"extract.extractor must be one of {', '.join(EXTRACTORS)}, got {name!r}")
+    if name == "resiliparse":
+        try:
+            import resiliparse.extract.html2text  # noqa: F401
+        except ImportError as exc:
+            raise ValueError("extract.extractor is 'resiliparse' but the resiliparse package cannot be "
+                             f"imported ({exc}); install resiliparse==2.0.0 (requirements.lock)") from None
+
+
+def extract_now(html: str, url: str | None, options: Mapping[str, Any],
+                extractor: str = "trafilatura") -> Extracted:
     """Extract in this process (no time limit)."""
+    if extractor == "resiliparse":
+        from resiliparse.extract.html2text import extract_plain_text
+
+        return Extracted(text=extract_plain_text(html, main_content=True) or "", title=page_title(html))
     import trafilatura
 
-    kwargs = trafilatura_kwargs(options)
-    no_fallback = kwargs.pop("fast", False)
     text = trafilatura.extract(html, url=url, output_format="txt", with_metadata=False,
-                               no_fallback=no_fallback, **kwargs)
+                               **trafilatura_kwargs(options))
     return Extracted(text=text or "", title=page_title(html))
 
 
@@ -89,12 +112,16 @@ def _recv(fh):
     return pickle.loads(blob)
 
 
-def _serve(options: Mapping[str, Any]) -> None:
+def _serve(options: Mapping[str, Any], extractor: str = "trafilatura") -> None:
     """Child side: read (html, url) frames from stdin, answer on the original stdout."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the protocol
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
-    import trafilatura  # noqa: F401  (imported before "ready" so it does not count against a document)
+    # imported before "ready" so it does not count against a document
+    if extractor == "resiliparse":
+        import resiliparse.extract.html2text  # noqa: F401
+    else:
+        import trafilatura  # noqa: F401
 
     _send(out, "ready")
     inp = sys.stdin.buffer
@@ -107,18 +134,20 @@ def _serve(options: Mapping[str, Any]) -> None:
             return
         html, url = message
         try:
-            result = extract_now(html, url, options)
+            result = extract_now(html, url, options, extractor)
             _send(out, ("ok", result.text, result.title))
         except Exception as exc:  # reported to the parent, which dead-letters the record
             _send(out, ("error", f"{type(exc).__name__}: {exc!s:.300}", None))
 
 
 class Extractor:
-    """Extracts main text; ``timeout_s`` > 0 runs trafilatura in a reusable child process."""
+    """Extracts main text; ``timeout_s`` > 0 runs the extractor in a reusable child process."""
 
-    def __init__(self, options: Mapping[str, Any], timeout_s: float = 0.0):
+    def __init__(self, options: Mapping[str, Any], timeout_s: float = 0.0, extractor: str = "trafilatura"):
         self.options = dict(options)
         trafilatura_kwargs(self.options)  # validate early
+        check_extractor(extractor)
+        self.extractor = extractor
         self.timeout_s = float(timeout_s or 0)
         self._proc: subprocess.Popen | None = None
         self.restarts = 0
@@ -126,7 +155,8 @@ class Extractor:
     def _start(self) -> None:
         # A fresh interpreter (fork+exec), not multiprocessing: the Beam SDK worker runs gRPC
         # threads that do not survive a bare fork, and "spawn" would re-import the caller's main.
-        proc = subprocess.Popen([sys.executable, "-m", "pipelines.html_text", json.dumps(self.options)],
+        proc = subprocess.Popen([sys.executable, "-m", "pipelines.html_text", json.dumps(self.options),
+                                 self.extractor],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
         self._proc = proc
         try:
@@ -143,7 +173,7 @@ class Extractor:
     def extract(self, html: str, url: str | None = None) -> Extracted:
         if self.timeout_s <= 0:
             try:
-                return extract_now(html, url, self.options)
+                return extract_now(html, url, self.options, self.extractor)
             except Exception as exc:
                 raise ExtractionError(f"{type(exc).__name__}: {exc!s:.300}") from exc
         if self._proc is None or self._proc.poll() is not None:
@@ -198,4 +228,5 @@ class Extractor:
 
 
 if __name__ == "__main__":
-    _serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
+    _serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {},
+           sys.argv[2] if len(sys.argv) > 2 else "trafilatura")
