@@ -21,6 +21,7 @@ WriteCompletion, so no manifest exists and the next scheduled run redoes the sna
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import logging
 import os
@@ -254,17 +255,16 @@ def load_tokenizer(args, cfg, s: Mapping[str, Any], settings, workdir: str) -> t
 
 
 def clear_stage_outputs(dirs: Mapping[str, str], stages: Sequence[str], root: str, training: bool) -> None:
-    """A rerun replaces everything the planned stages write (a failed run may have left part of it)."""
+    """A rerun replaces everything the planned stages write (a failed run may have left part of it).
+    The stage folders are this command's own (named by it under OUTPUT/<snapshot>/), so every file
+    matching a stage's output patterns goes, with a ``_SUCCESS`` a standalone stage run left."""
     from pipelines import extract, refine, tokenize
 
-    if "extract" in stages:
-        outputs.prepare_output(dirs["extract"], extract.STAGE_OUTPUTS, overwrite=True)
-    if "refine" in stages:
-        outputs.prepare_output(dirs["refine"], refine.STAGE_OUTPUTS, overwrite=True)
-    if "tokenize" in stages:
-        tokenize.prepare_output(dirs["tokenize"], overwrite=True)
-        if training:
-            outputs.prepare_output(root, [TOKENIZER_NAME], overwrite=True)
+    patterns = {"extract": extract.STAGE_OUTPUTS, "refine": refine.STAGE_OUTPUTS, "tokenize": tokenize.STAGE_OUTPUTS}
+    for stage in stages:
+        outputs.remove_matching(dirs[stage], (*patterns[stage], outputs.SUCCESS_NAME))
+    if "tokenize" in stages and training:
+        outputs.remove_matching(root, [TOKENIZER_NAME])
 
 
 def check_first_inputs(stages: Sequence[str], dirs: Mapping[str, str]) -> None:
@@ -294,6 +294,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     local = is_local(options)
     described = describe_only(options)
     stages = completion.parse_stages(args.stages)
+    outputs.check_io(args.output, {"--benchmark": [path for _, path in args.benchmark or []],
+                                   "--tokenizer": None if args.tokenizer == TRAIN else args.tokenizer})
     if "tokenize" in stages and not args.tokenizer:
         raise CliError("--tokenizer is required when tokenize is among --stages (a file, a URL, or 'train')")
     with tempfile.TemporaryDirectory(prefix="pipelines-all-") as workdir:
@@ -328,39 +330,46 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
                 build_noop(pipeline, snapshot_id, manifest_at)
         return {**manifest, "skipped": True}
     dirs = {s: completion.stage_dir(args.output, snapshot_id, s) for s in completion.STAGE_ORDER}
-    if described != DRY_RUN:  # a dry run touches nothing
-        if completion.clear_completion(args.output, snapshot_id):
-            print(f"all: removed {manifest_at} (other config or --force); redoing {snapshot_id}")
-        clear_stage_outputs(dirs, stages, root, training=tok_json is None)
-        outputs.write_bytes_atomic(outputs.join(root, INPUT_LIST), "".join(w + "\n" for w in warcs).encode("utf-8"))
-    check_first_inputs(stages, dirs)
-    workers = options.view_as(DirectOptions).direct_num_workers if local else None
-    plan = Plan(
-        stages=stages, cfg=cfg, dirs=dirs, root=root, output=args.output, snapshot=snapshot_id,
-        config_hash=chash, params=params,
-        splits=extract.plan_splits(warcs, cfg["extract"]["splits_per_file"], workers),
-        extract_meta=extract.summary_meta(source_meta, warcs, cfg),
-        tokenizer_json=tok_json, vocab_size=vsize,
-        tokenizer_source=tok_source, tokenize_settings=tokenize_settings)
+    # A job run here holds OUTPUT/<snapshot>/_RUNNING.json while it writes, so a second `all` on the
+    # same snapshot refuses (one of a dead local pid is taken over).  A described job runs
+    # elsewhere after this process exits: it holds no lock.
+    guard = (outputs.StageOutput(root, "all", (), overwrite=True, break_lock=getattr(args, "break_lock", False))
+             if described is None else contextlib.nullcontext())
+    with guard:
+        if described != DRY_RUN:  # a dry run touches nothing
+            if completion.clear_completion(args.output, snapshot_id):
+                print(f"all: removed {manifest_at} (other config or --force); redoing {snapshot_id}")
+            clear_stage_outputs(dirs, stages, root, training=tok_json is None)
+            outputs.write_bytes_atomic(outputs.join(root, INPUT_LIST),
+                                       "".join(w + "\n" for w in warcs).encode("utf-8"))
+        check_first_inputs(stages, dirs)
+        workers = options.view_as(DirectOptions).direct_num_workers if local else None
+        plan = Plan(
+            stages=stages, cfg=cfg, dirs=dirs, root=root, output=args.output, snapshot=snapshot_id,
+            config_hash=chash, params=params,
+            splits=extract.plan_splits(warcs, cfg["extract"]["splits_per_file"], workers),
+            extract_meta=extract.summary_meta(source_meta, warcs, cfg),
+            tokenizer_json=tok_json, vocab_size=vsize,
+            tokenizer_source=tok_source, tokenize_settings=tokenize_settings)
 
-    where = "locally" if local else (f"described only ({described})" if described else "as one job")
-    print(f"all: {snapshot_id}, {len(warcs)} WARC file(s) from {args.source}, stages {','.join(stages)} "
-          f"-> {root}, {where}")
-    started = time.monotonic()
-    with new_pipeline(beam_args) as pipeline:
-        build_all(pipeline, plan)
-    if described:
-        print(f"all: job described ({described}), nothing run here; the job writes {manifest_at} when it "
-              "succeeds")
-        return {"snapshot": snapshot_id, "config_hash": chash, "described": described}
-    manifest = completion.read_manifest(args.output, snapshot_id)
-    if manifest is None:
-        raise RuntimeError(f"the job finished but wrote no {manifest_at}")
-    print_stage_summaries(stages, dirs, time.monotonic() - started)
-    print(f"\nall: {snapshot_id} done in {time.monotonic() - started:.1f}s; {len(manifest['files'])} files under "
-          f"{root}; completion manifest {manifest_at}")
-    print(f"all: report {outputs.join(root, 'report.html')} (and datacard.md)")
-    return manifest
+        where = "locally" if local else (f"described only ({described})" if described else "as one job")
+        print(f"all: {snapshot_id}, {len(warcs)} WARC file(s) from {args.source}, stages {','.join(stages)} "
+              f"-> {root}, {where}")
+        started = time.monotonic()
+        with new_pipeline(beam_args) as pipeline:
+            build_all(pipeline, plan)
+        if described:
+            print(f"all: job described ({described}), nothing run here; the job writes {manifest_at} when it "
+                  "succeeds")
+            return {"snapshot": snapshot_id, "config_hash": chash, "described": described}
+        manifest = completion.read_manifest(args.output, snapshot_id)
+        if manifest is None:
+            raise RuntimeError(f"the job finished but wrote no {manifest_at}")
+        print_stage_summaries(stages, dirs, time.monotonic() - started)
+        print(f"\nall: {snapshot_id} done in {time.monotonic() - started:.1f}s; {len(manifest['files'])} files under "
+              f"{root}; completion manifest {manifest_at}")
+        print(f"all: report {outputs.join(root, 'report.html')} (and datacard.md)")
+        return manifest
 
 
 def print_stage_summaries(stages: Sequence[str], dirs: Mapping[str, str], seconds: float) -> None:

@@ -5,7 +5,9 @@ summary).  Arguments the stage does not know are Beam pipeline options; they are
 every option Beam registers so that a typo (``--ouput``) is a one-line error instead of being
 silently ignored, while ``--runner DataflowRunner --project ...`` pass through untouched.
 A local ``--output`` that cannot be written (an existing file, an unwritable parent) is refused
-before the stage starts (``config.check_output_dir``), not found after the whole run.
+before the stage starts (``config.check_output_dir``), not found after the whole run.  What each
+stage refuses about its output (overlap with an input, a lock, foreign files) is in
+``pipelines.outputs``.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ STAGES = {
 
 # Stages whose --output is a directory the run creates: checked before the run starts.
 OUTPUT_DIR_STAGES = ("extract", "refine", "dedup", "tokenize", "all")
+# Stages that lock their --output while they write (outputs.StageOutput: _RUNNING.json, _SUCCESS).
+LOCKING_STAGES = ("extract", "refine", "dedup", "tokenize", "all")
 
 
 class CliError(Exception):
@@ -77,14 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's INFO logging")
     sub = parser.add_subparsers(dest="stage", metavar="STAGE")
     for name, (module, help_text) in STAGES.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue  # stage not built yet
-            raise
+        mod = importlib.import_module(module)  # every stage is required: a missing one fails at start
         sp = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         sp.add_argument("--config", help="YAML config overriding configs/defaults/*.yaml")
+        if name in LOCKING_STAGES:
+            sp.add_argument("--break-lock", action="store_true",
+                            help="take over --output although its _RUNNING.json lock says another run is "
+                                 "writing there (use only when that run is gone)")
         mod.add_arguments(sp)
         sp.set_defaults(_module=mod)
     return parser
@@ -100,13 +103,22 @@ class _BeamNoise(logging.Filter):
         return not any(n in message for n in self.NOISE)
 
 
+def _missing_module(exc: ImportError) -> str:
+    """One line for a required module that cannot be imported (exit status 1, nothing run)."""
+    return (f"error: required module {exc.name or '?'} cannot be imported ({exc}); the installation is "
+            "incomplete: reinstall the project's requirements (make venv)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.addFilter(_BeamNoise())
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ImportError as exc:
+        raise SystemExit(_missing_module(exc)) from exc
     args, rest = parser.parse_known_args(argv)
     if not getattr(args, "stage", None):
         parser.print_help()
@@ -121,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_output_dir(args.output, "--output")  # before any work, not after the whole run
         beam_args = check_beam_args(rest)
         args._module.run(args, beam_args)
+    except ImportError as exc:
+        raise SystemExit(_missing_module(exc)) from exc
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -263,7 +263,8 @@ def summarize(header: Mapping[str, Any], stats: Mapping[str, int]) -> dict:
     }
 
 
-STAGE_OUTPUTS = ("part-*.parquet", "removed/part-*.parquet", "rejected/part-*.parquet", "summary.json")
+# "*.parquet", not "part-*": any Parquet file there would be read by the next stage as dedup's output.
+STAGE_OUTPUTS = ("*.parquet", "removed/part-*.parquet", "rejected/part-*.parquet", "summary.json")
 
 
 def build(pipeline, files: list[str], output: str, cfg: Mapping[str, Any], input_schema: pa.Schema,
@@ -304,6 +305,7 @@ def run(args: argparse.Namespace, beam_args: list[str], *, workers: int | None =
     from pipelines.runner import new_pipeline
 
     started = time.monotonic()
+    outputs.check_io(args.output, {"--input": args.input})
     cfg = load_config(args.config)
     if getattr(args, "shards", None) is not None:
         if args.shards < 1:
@@ -314,11 +316,13 @@ def run(args: argparse.Namespace, beam_args: list[str], *, workers: int | None =
     Deduplicate(cfg)  # validate the config before starting workers
     header = {"stage": "dedup", "input": args.input, "output": args.output, "input_files": len(files),
               "config": cfg["dedup"]}
-    outputs.prepare_output(args.output, STAGE_OUTPUTS, getattr(args, "overwrite", False))
-    pipeline = new_pipeline(beam_args, workers=workers)
-    build(pipeline, files, args.output, cfg, schema, header)
-    pipeline.run().wait_until_finish()
-    summary = outputs.read_json(outputs.join(args.output, "summary.json"))
+    with outputs.StageOutput(args.output, "dedup", STAGE_OUTPUTS, getattr(args, "overwrite", False),
+                             getattr(args, "break_lock", False)) as claim:
+        pipeline = new_pipeline(beam_args, workers=workers)
+        build(pipeline, files, args.output, cfg, schema, header)
+        pipeline.run().wait_until_finish()
+        summary = outputs.read_json(outputs.join(args.output, "summary.json"))
+        claim.commit()
     print_summary(summary, args.output, time.monotonic() - started)
     return summary
 

@@ -34,6 +34,7 @@ from apache_beam.options.pipeline_options import DirectOptions
 from pipelines import outputs
 from pipelines.cli import CliError
 from pipelines.config import config_hash, load_config
+from pipelines.html_text import check_extractor
 from pipelines.records import DEAD, DROPPED, KEPT, Outcome, dead_letter, extract_document, header_outcome, \
     read_error_outcome, want_body
 from pipelines.runner import is_local, make_options, new_pipeline
@@ -128,7 +129,7 @@ class ExtractFileFn(beam.DoFn):
 
         logging.getLogger("warcio").setLevel(logging.ERROR)  # "Replacing spaces in URI" noise
         self.progress = progress_logger()
-        self.extractor = Extractor(self.cfg["trafilatura"], self.cfg["timeout_s"])
+        self.extractor = Extractor(self.cfg["trafilatura"], self.cfg["timeout_s"], self.cfg["extractor"])
         from filters.consent import extract_meta_consent
 
         self.meta_consent = extract_meta_consent
@@ -368,8 +369,9 @@ def summary_meta(source_meta: Mapping[str, Any], paths: list[str], cfg: Mapping[
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     cfg = load_config(args.config)
-    paths, meta = resolve_inputs(args, cfg)
-    outputs.prepare_output(args.output, STAGE_OUTPUTS, args.overwrite)
+    check_extractor(cfg["extract"]["extractor"])  # a missing extractor package fails here, before any work
+    paths, meta = resolve_inputs(args, cfg)   # lists only; nothing is written before check_io
+    outputs.check_io(args.output, {"--input": args.input})
     options = make_options(beam_args)
     local = is_local(options)
     workers = options.view_as(DirectOptions).direct_num_workers if local else None
@@ -378,9 +380,12 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     where = f"locally on {workers} worker(s)" if local else "on the configured runner"
     log.info("extract: %d input file(s) x %d split(s) -> %s, running %s", len(paths), splits, args.output, where)
     started = time.monotonic()
-    with new_pipeline(beam_args) as pipeline:
-        build(pipeline, paths, args.output, cfg, meta, splits)
-    summary = outputs.read_json(outputs.join(args.output, "summary.json"))
+    with outputs.StageOutput(args.output, "extract", STAGE_OUTPUTS, args.overwrite,
+                             getattr(args, "break_lock", False)) as claim:
+        with new_pipeline(beam_args) as pipeline:
+            build(pipeline, paths, args.output, cfg, meta, splits)
+        summary = outputs.read_json(outputs.join(args.output, "summary.json"))
+        claim.commit()
     print_summary(summary, args.output, time.monotonic() - started)
     return summary
 

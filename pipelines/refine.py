@@ -45,10 +45,8 @@ AUDIT_LINE_CHARS = 200
 
 # ---------------------------------------------------------------------------------------- schemas
 def _robots_fields() -> list[pa.Field]:
-    try:
-        from pipelines.consent import ROBOTS_FIELDS
-    except ImportError:
-        return []
+    from pipelines.consent import ROBOTS_FIELDS  # required: a missing module fails the stage loudly
+
     return list(ROBOTS_FIELDS)
 
 
@@ -450,18 +448,16 @@ def _write(pcoll, label: str, output: str, subdir: str, shards: int, schema: pa.
 # ---------------------------------------------------------------------------------------- dedup hook
 def dedup_transform(cfg: Mapping[str, Any]):
     """DEDUP HOOK: ``pipelines.dedup.Deduplicate(cfg)`` run on kept documents when ``refine.dedup``
-    is true; None when off or when that module is not part of this build.
+    is true; None when off.  ``pipelines.dedup`` is a required module: if it cannot be imported
+    the stage fails at start (no silent run without deduplication).
 
     Contract: ``docs | Deduplicate(cfg)`` -> {"kept", "removed", "rejected", "stats"}; removed rows
     carry ``dedup_reason``; kept rows gain ``KEPT_FIELDS`` and may have lines removed.
     """
     if not cfg["refine"]["dedup"]:
         return None
-    try:
-        from pipelines import dedup
-    except ImportError:
-        log.info("refine.dedup is on but pipelines/dedup.py is not available; skipping deduplication")
-        return None
+    from pipelines import dedup
+
     return dedup
 
 
@@ -623,6 +619,8 @@ def summary_meta(cfg: Mapping[str, Any], input_desc: str, robots: str | None) ->
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     cfg = decontaminate.with_cli_benchmarks(load_config(args.config), getattr(args, "benchmark", None))
+    outputs.check_io(args.output, {"--input": args.input, "--robots": args.robots,
+                                   "--benchmark": [path for _, path in getattr(args, "benchmark", None) or []]})
     validate(cfg)
     paths = resolve_inputs(args.input)
     robots_paths = None
@@ -637,15 +635,17 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
                                     seed=cfg["sources"]["sample_seed"])
         if not robots_paths:
             raise FileNotFoundError(f"--robots {args.robots or args.snapshot}: no robots.txt capture files found")
-    outputs.prepare_output(args.output, STAGE_OUTPUTS, args.overwrite)
     meta = summary_meta(cfg, args.input, args.robots or args.snapshot)
     options = make_options(beam_args)
     where = "locally" if is_local(options) else "on the configured runner"
     log.info("refine: %d input file(s) -> %s, running %s", len(paths), args.output, where)
     started = time.monotonic()
-    with new_pipeline(beam_args) as pipeline:
-        build(pipeline, paths, args.output, cfg, meta, robots_paths)
-    summary = outputs.read_json(outputs.join(args.output, "summary.json"))
+    with outputs.StageOutput(args.output, "refine", STAGE_OUTPUTS, args.overwrite,
+                             getattr(args, "break_lock", False)) as claim:
+        with new_pipeline(beam_args) as pipeline:
+            build(pipeline, paths, args.output, cfg, meta, robots_paths)
+        summary = outputs.read_json(outputs.join(args.output, "summary.json"))
+        claim.commit()
     print_summary(summary, args.output, time.monotonic() - started)
     return summary
 

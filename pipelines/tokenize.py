@@ -30,13 +30,16 @@ from apache_beam.metrics import Metrics
 
 from pipelines import outputs
 from pipelines.cli import CliError
-from pipelines.config import config_hash, load_config
+from pipelines.config import load_config
 from pipelines.runner import is_local, make_options, new_pipeline
 from pipelines.schema import row_doc_id
+from pipelines.tokenize_cli import (load_stage_tokenizer, print_summary, resolve_settings,  # noqa: F401
+                                    stage_manifest_config, stage_summary)
 from tokenization import manifest as mf
 from tokenization.encoding import DEFAULT_MAX_CHARS, encode_documents
 from tokenization.indexed import dtype_for_vocab, write_indexed
-from tokenization.shards import bucket_of, buckets_for, doc_hash, shard_name, split_of
+from tokenization.shards import assign_bucket, buckets_for, doc_hash, shard_name, split_of, split_sizes
+from tokenization.tokenizer import tokenizer_meta
 
 log = logging.getLogger("pipelines.tokenize")
 
@@ -198,17 +201,6 @@ class SumTuples(beam.CombineFn):
         return acc
 
 
-def split_sizes(element, itemsize: int):
-    split, _, _, tokens, text_bytes = element
-    return split, (1, len(tokens) // itemsize, text_bytes)
-
-
-def assign_bucket(element, totals: Mapping[str, tuple[int, int, int]], shard_tokens: int):
-    split, h, doc_id, tokens, _ = element
-    n = buckets_for(totals[split][1], shard_tokens)
-    return (split, bucket_of(h, n)), (h, doc_id, tokens)
-
-
 class WriteShardFn(beam.DoFn):
     """All documents of one (split, bucket) -> staged .bin/.idx; yields the shard's metadata."""
 
@@ -236,14 +228,6 @@ class WriteRejectedFn(beam.DoFn):
         name = f"dead-letter/{_file_stem(path)}.jsonl"
         outputs.write_bytes_atomic(outputs.join(self.output, name), outputs.jsonl_bytes(rows))
         yield name
-
-
-def tokenizer_meta(tokenizer_json: str, source: str) -> dict:
-    """The manifest's tokenizer entry (without file/sha256) for a serialized tokenizer."""
-    from tokenization.tokenizer import EOT_TOKEN, eot_id, tokenizer_from_json, vocab_size
-
-    tok = tokenizer_from_json(tokenizer_json)
-    return {"vocab_size": vocab_size(tok), "eot_token": EOT_TOKEN, "eot_id": eot_id(tok), "source": source}
 
 
 class FinalizeFn(beam.DoFn):
@@ -362,14 +346,6 @@ def _tokenizer_side(tokenizer) -> dict:
     return {}
 
 
-def stage_summary(manifest: Mapping[str, Any], input_desc: str, output: str) -> dict:
-    return {"stage": "tokenize", "input": input_desc, "output": output,
-            "input_files": manifest["input"]["files"], "splits": manifest["splits"],
-            "documents_read": manifest["input"]["documents_read"],
-            "rejected": manifest["input"]["rejected"],
-            "tokenizer": manifest["tokenizer"], "dtype": manifest["format"]["dtype"]}
-
-
 class WriteSummaryFn(beam.DoFn):
     def __init__(self, output: str, input_desc: str):
         self.output = output
@@ -425,56 +401,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace the shards of an earlier run in --output (else refuse)")
 
 
-def resolve_settings(args, cfg: Mapping[str, Any]) -> dict:
-    s = dict(cfg["tokenize"])
-    for flag, key in (("val_fraction", "val_fraction"), ("shard_tokens", "shard_tokens"), ("seed", "seed")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            s[key] = value
-    vf = s["val_fraction"]
-    if not isinstance(vf, (int, float)) or not 0 <= vf < 1:
-        raise CliError(f"--val-fraction must be in [0, 1), got {vf}")
-    if not isinstance(s["shard_tokens"], int) or s["shard_tokens"] < 1:
-        raise CliError(f"--shard-tokens must be a positive integer, got {s['shard_tokens']}")
-    if not isinstance(s["seed"], int):
-        raise CliError(f"--seed must be an integer, got {s['seed']!r}")
-    for key, least in (("encode_batch_docs", 1), ("max_document_chars", 1), ("encode_chunk_chars", 2)):
-        if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < least:
-            raise CliError(f"tokenize.{key} must be an integer >= {least}, got {s[key]!r}")
-    return s
-
-
-def stage_manifest_config(s: Mapping[str, Any], cfg: Mapping[str, Any], input_desc: str) -> dict:
-    return {"seed": s["seed"], "val_fraction": s["val_fraction"], "shard_tokens": s["shard_tokens"],
-            "config_sha256": config_hash(cfg["tokenize"]), "input": input_desc}
-
-
-def load_stage_tokenizer(path: str, s: Mapping[str, Any]):
-    from tokenization.tokenizer import TokenizerError, load_tokenizer_file
-
-    if not os.path.isfile(path):
-        raise CliError(f"--tokenizer {path}: file not found")
-    try:
-        return load_tokenizer_file(path, pattern=s["tiktoken_pattern"], eot=s["tiktoken_eot_id"])
-    except (TokenizerError, ValueError) as exc:
-        raise CliError(f"--tokenizer {path}: {exc}") from None
-
-
-def prepare_output(output: str, overwrite: bool) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    existing = [m.path for pattern in (mf.MANIFEST_NAME, "train-*", "val-*")
-                for m in FileSystems.match([outputs.join(output, pattern)])[0].metadata_list]
-    if existing and not overwrite:
-        raise CliError(f"--output {output} already holds shards of an earlier run "
-                       f"({len(existing)} files); pass --overwrite or choose another directory")
-    # Without a manifest the directory reads as unfinished until this run writes a new one; old
-    # dead letters and summary would describe a different run.  Old shards are replaced or
-    # removed by Finalize.
-    stale = [m.path for pattern in (mf.MANIFEST_NAME, "summary.json", "dead-letter/*.jsonl")
-             for m in FileSystems.match([outputs.join(output, pattern)])[0].metadata_list]
-    if stale:
-        FileSystems.delete(stale)
+# What a tokenize run writes (outputs.StageOutput clears and lists these).
+STAGE_OUTPUTS = (mf.MANIFEST_NAME, mf.TOKENIZER_NAME, "train-*", "val-*", "summary.json", "dead-letter/*.jsonl",
+                 f"{STAGING}/*")
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
@@ -482,22 +411,25 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
 
     cfg = load_config(args.config)
     s = resolve_settings(args, cfg)
+    outputs.check_io(args.output, {"--input": args.input, "--tokenizer": args.tokenizer})
     tok = load_stage_tokenizer(args.tokenizer, s)
     paths = list_inputs(args.input)
-    prepare_output(args.output, args.overwrite)
     options = make_options(beam_args)
     tok_json = tokenizer_json(tok)
     manifest_config = stage_manifest_config(s, cfg, args.input)
     where = "locally" if is_local(options) else "on the configured runner"
     log.info("tokenize: %d input file(s) -> %s, running %s", len(paths), args.output, where)
     started = time.monotonic()
-    with new_pipeline(beam_args) as pipeline:
-        build(pipeline, paths, args.output, s, tok_json, vocab_size(tok), posixpath.basename(args.tokenizer),
-              manifest_config)
-    # Both are written by the job; parsing the manifest checks it is complete.
-    mf.parse_manifest(outputs_read_bytes(outputs.join(args.output, mf.MANIFEST_NAME)),
-                      outputs.join(args.output, mf.MANIFEST_NAME))
-    summary = outputs.read_json(outputs.join(args.output, "summary.json"))
+    with outputs.StageOutput(args.output, "tokenize", STAGE_OUTPUTS, args.overwrite,
+                             getattr(args, "break_lock", False)) as claim:
+        with new_pipeline(beam_args) as pipeline:
+            build(pipeline, paths, args.output, s, tok_json, vocab_size(tok), posixpath.basename(args.tokenizer),
+                  manifest_config)
+        # Both are written by the job; parsing the manifest checks it is complete.
+        mf.parse_manifest(outputs_read_bytes(outputs.join(args.output, mf.MANIFEST_NAME)),
+                          outputs.join(args.output, mf.MANIFEST_NAME))
+        summary = outputs.read_json(outputs.join(args.output, "summary.json"))
+        claim.commit()
     print_summary(summary, args.output, time.monotonic() - started)
     return summary
 
@@ -507,17 +439,3 @@ def outputs_read_bytes(path: str) -> bytes:
 
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         return fh.read()
-
-
-def print_summary(summary: Mapping[str, Any], output: str, seconds: float) -> None:
-    lines = [f"tokenize: {summary['documents_read']} documents from {summary['input_files']} file(s) "
-             f"in {seconds:.1f}s ({summary['dtype']} tokens, vocab {summary['tokenizer']['vocab_size']})"]
-    for split, info in summary["splits"].items():
-        lines.append(f"  {split:<6}{info['documents']:>10} docs {info['tokens']:>14} tokens "
-                     f"in {info['shards']} shard(s)")
-    rejected = sum(summary["rejected"].values())
-    lines.append(f"  rejected {rejected}" + (f"  {summary['rejected']} (see {output}/dead-letter/)"
-                                             if rejected else ""))
-    lines.append(f"  shards:   {output}/{{train,val}}-NNNNN.bin/.idx")
-    lines.append(f"  manifest: {output}/{mf.MANIFEST_NAME}")
-    print("\n".join(lines))
