@@ -17,137 +17,35 @@ Rows go to a fixed number of output files by doc_id hash and are sorted by doc_i
 file, so outputs are byte-identical for any worker count.  Decisions read only stored signal
 columns: to try other thresholds, run refine again on the same input with another --config; the
 signals are reused as long as the settings that shape them (``signals_version``) are unchanged.
+
+This module holds the graph, the per-document signal and decision steps, the dedup hook and the
+CLI; ``refine_io`` holds the schemas, the Parquet reader and the writers, ``refine_summary`` the
+summary combiner and its printout.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import apache_beam as beam
 import pyarrow as pa
 
 from pipelines import decontaminate, outputs
+from pipelines.refine_io import (  # noqa: F401  (kept_schema, removed_schema, read_parquet_rows: refine's API)
+    DECISION_FIELDS, REFINE_FIELDS, REJECTED, REMOVED, STATS, ReadParquetFn, WriteRejectedFn, _rejected, _write,
+    input_schema, kept_schema, read_parquet_rows, removed_schema, shard_of)
+from pipelines.refine_summary import SummaryFn, WriteSummaryFn, build_summary, print_summary  # noqa: F401
 from pipelines.cli import CliError
 from pipelines.config import config_hash, load_config
 from pipelines.runner import is_local, make_options, new_pipeline
-from pipelines.schema import REQUIRED_INPUT_COLUMNS, doc_id_for, extend, row_doc_id
+from pipelines.schema import doc_id_for
 
 log = logging.getLogger("pipelines.refine")
 
-REJECTED = "rejected"
-REMOVED = "removed"
-STATS = "stats"
 STAGE_OUTPUTS = ("*.parquet", "removed/*.parquet", "rejected/*.jsonl", "summary.json")
 AUDIT_LINE_CHARS = 200
-
-
-# ---------------------------------------------------------------------------------------- schemas
-def _robots_fields() -> list[pa.Field]:
-    from pipelines.consent import ROBOTS_FIELDS  # required: a missing module fails the stage loudly
-
-    return list(ROBOTS_FIELDS)
-
-
-REFINE_FIELDS = [
-    pa.field("c4_lines_removed", pa.int32()),                     # lines the C4 line rules took out
-    pa.field("pii_redacted", pa.map_(pa.string(), pa.int32())),   # redactions applied to kept text
-]
-DECISION_FIELDS = [
-    pa.field("removed_by", pa.string()),        # filter group (language, gopher_quality, ...)
-    pa.field("removal_rule", pa.string()),      # group.rule that decided
-    pa.field("removal_reason", pa.string()),    # measured value vs threshold, readable
-    pa.field("failed_filters", pa.list_(pa.string())),   # every failing group.rule
-]
-
-
-def kept_schema(extra: Iterable[pa.Field] = ()) -> pa.Schema:
-    from filters.signals import SIGNAL_FIELDS
-
-    return extend([*SIGNAL_FIELDS, *_robots_fields(), *REFINE_FIELDS, *extra])
-
-
-def removed_schema(extra: Iterable[pa.Field] = ()) -> pa.Schema:
-    return extend(DECISION_FIELDS, kept_schema(extra))
-
-
-def input_schema() -> pa.Schema:
-    """Columns refine understands in its input (anything else is dropped and reported)."""
-    return kept_schema()
-
-
-# ---------------------------------------------------------------------------------------- reading
-def _rejected(path: str, index: int | None, url: Any, reason: str, detail: str) -> dict:
-    return {"input_file": path, "row": index, "url": url if isinstance(url, str) else None,
-            "stage": "refine", "reason": reason, "detail": detail[:500]}
-
-
-def read_parquet_rows(path: str, batch_rows: int = 1000) -> Iterable[tuple[str, Any]]:
-    """``("row", dict)``, ``("rejected", dict)`` or ``("dropped_column", name)`` for one file."""
-    import pyarrow.parquet as pq
-    from apache_beam.io.filesystems import FileSystems
-
-    known = input_schema()
-    try:
-        fh = FileSystems.open(path)
-        pfile = pq.ParquetFile(fh)
-    except Exception as exc:  # not Parquet, unreadable, vanished
-        yield "rejected", _rejected(path, None, None, "unreadable_file", f"{type(exc).__name__}: {exc}")
-        return
-    names = pfile.schema_arrow.names
-    missing = [c for c in REQUIRED_INPUT_COLUMNS if c not in names]
-    if missing:
-        yield "rejected", _rejected(path, None, None, "missing_columns",
-                                    f"input needs columns {', '.join(REQUIRED_INPUT_COLUMNS)}; "
-                                    f"missing {', '.join(missing)}")
-        return
-    for name in names:
-        if known.get_field_index(name) < 0:
-            yield "dropped_column", name
-    wanted = [n for n in names if known.get_field_index(n) >= 0]
-    index = 0
-    try:
-        for batch in pfile.iter_batches(batch_size=batch_rows, columns=wanted):
-            columns = {}
-            for name in batch.schema.names:
-                column = batch.column(name)
-                target = known.field(name).type
-                if column.type != target:
-                    try:
-                        column = column.cast(target)
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                        yield "rejected", _rejected(path, index, None, "bad_column_type",
-                                                    f"column {name}: {column.type} cannot become {target}: {exc}")
-                        return
-                columns[name] = column
-            for row in pa.table(columns).to_pylist():
-                url, text = row.get("url"), row.get("text")
-                if not isinstance(url, str) or not url:
-                    yield "rejected", _rejected(path, index, url, "missing_url", "url is null or empty")
-                elif not isinstance(text, str):
-                    yield "rejected", _rejected(path, index, url, "missing_text", "text is null")
-                else:
-                    row["doc_id"] = row_doc_id(row.get("doc_id"), url, text)
-                    if row.get("pii_counts") is not None:
-                        row["pii_counts"] = dict(row["pii_counts"])
-                    yield "row", row
-                index += 1
-    except Exception as exc:  # a corrupt row group: keep what was read, report the rest
-        yield "rejected", _rejected(path, index, None, "corrupt_file", f"{type(exc).__name__}: {exc}")
-    finally:
-        fh.close()
-
-
-class ReadParquetFn(beam.DoFn):
-    def process(self, path: str):
-        for kind, value in read_parquet_rows(path):
-            if kind == "row":
-                yield value
-            elif kind == "rejected":
-                yield beam.pvalue.TaggedOutput(REJECTED, value)
-            else:
-                yield beam.pvalue.TaggedOutput(STATS, {"dropped_column": value})
 
 
 # ---------------------------------------------------------------------------------------- signals
@@ -252,197 +150,6 @@ class DecideFn(beam.DoFn):
             row["signals_version"] = None
         yield row
         yield beam.pvalue.TaggedOutput(STATS, stat)
-
-
-# ---------------------------------------------------------------------------------------- summary
-def _add(counter: dict, key, n: int = 1) -> None:
-    counter[key] = counter.get(key, 0) + n
-
-
-class SummaryFn(beam.CombineFn):
-    """Per-document stats -> counts overall / per language (bounded by #languages x #rules) and
-    a few audit examples per language (the smallest doc_ids, so the choice is deterministic)."""
-
-    def __init__(self, examples: int):
-        self.examples = examples
-
-    def create_accumulator(self):
-        return {"documents": 0, "kept": 0, "removed_by": {}, "removed_by_rule": {}, "would_fail": {},
-                "languages": {}, "signals": {}, "c4_lines_removed": 0, "pii_redacted": {},
-                "dropped_columns": {}, "audit": {}}
-
-    def add_input(self, acc, stat):
-        if "dropped_column" in stat:
-            acc["dropped_columns"][stat["dropped_column"]] = 1
-            return acc
-        lang = stat["lang"]
-        per = acc["languages"].setdefault(lang, {"documents": 0, "kept": 0, "removed_by": {},
-                                                 "removed_by_rule": {}, "would_fail": {}})
-        for bucket in (acc, per):
-            bucket["documents"] += 1
-            if stat["removed_by"] is None:
-                bucket["kept"] += 1
-            else:
-                _add(bucket["removed_by"], stat["removed_by"])
-                _add(bucket["removed_by_rule"], stat["rule"])
-            for rule in stat["failed"]:
-                _add(bucket["would_fail"], rule)
-        _add(acc["signals"], stat["signals"])
-        acc["c4_lines_removed"] += stat["c4_lines"]
-        for kind, n in stat["pii"].items():
-            _add(acc["pii_redacted"], kind, n)
-        if "audit" in stat:
-            audit = acc["audit"].setdefault(lang, {"removed": 0, "by_filter": {}, "examples": []})
-            audit["removed"] += 1
-            _add(audit["by_filter"], stat["audit"]["filter"])
-            audit["examples"] = self._trim(audit["examples"] + [stat["audit"]])
-        return acc
-
-    def _trim(self, examples):
-        return sorted(examples, key=lambda e: e["doc_id"])[:self.examples]
-
-    def merge_accumulators(self, accs):
-        accs = list(accs)
-        out = self.create_accumulator()
-        for acc in accs:
-            for key in ("documents", "kept", "c4_lines_removed"):
-                out[key] += acc[key]
-            for key in ("removed_by", "removed_by_rule", "would_fail", "signals", "pii_redacted",
-                        "dropped_columns"):
-                for k, n in acc[key].items():
-                    _add(out[key], k, n)
-            for lang, per in acc["languages"].items():
-                dst = out["languages"].setdefault(lang, {"documents": 0, "kept": 0, "removed_by": {},
-                                                         "removed_by_rule": {}, "would_fail": {}})
-                dst["documents"] += per["documents"]
-                dst["kept"] += per["kept"]
-                for key in ("removed_by", "removed_by_rule", "would_fail"):
-                    for k, n in per[key].items():
-                        _add(dst[key], k, n)
-            for lang, audit in acc["audit"].items():
-                dst = out["audit"].setdefault(lang, {"removed": 0, "by_filter": {}, "examples": []})
-                dst["removed"] += audit["removed"]
-                for k, n in audit["by_filter"].items():
-                    _add(dst["by_filter"], k, n)
-                dst["examples"] = self._trim(dst["examples"] + audit["examples"])
-        for key in ("dropped_columns",):
-            out[key] = {k: 1 for k in out[key]}
-        return out
-
-    def extract_output(self, acc):
-        return acc
-
-
-def _sorted_counts(d: Mapping[str, int]) -> dict:
-    return dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def build_summary(acc: Mapping[str, Any], rejected: Mapping[str, int], meta: Mapping[str, Any]) -> dict:
-    languages = {}
-    for lang, per in sorted(acc["languages"].items(), key=lambda kv: (-kv[1]["documents"], kv[0])):
-        languages[lang] = {
-            "documents": per["documents"], "kept": per["kept"], "removed": per["documents"] - per["kept"],
-            "kept_share": round(per["kept"] / per["documents"], 4) if per["documents"] else None,
-            "removed_by": _sorted_counts(per["removed_by"]),
-            "removed_by_rule": _sorted_counts(per["removed_by_rule"]),
-            "would_fail": _sorted_counts(per["would_fail"]),
-        }
-    audit = {}
-    for lang, a in sorted(acc["audit"].items()):
-        docs = acc["languages"].get(lang, {}).get("documents", 0)
-        audit[lang] = {"removed": a["removed"], "share_of_language": round(a["removed"] / docs, 4) if docs else None,
-                       "by_filter": _sorted_counts(a["by_filter"]), "examples": a["examples"]}
-    return {
-        **meta,
-        "documents_in": acc["documents"] + sum(rejected.values()),
-        "documents_filtered": acc["documents"],
-        "kept": acc["kept"],
-        "removed": acc["documents"] - acc["kept"],
-        "rejected": sum(rejected.values()),
-        "rejected_by_reason": _sorted_counts(rejected),
-        "removed_by": _sorted_counts(acc["removed_by"]),
-        "removed_by_rule": _sorted_counts(acc["removed_by_rule"]),
-        "would_fail": _sorted_counts(acc["would_fail"]),
-        "per_language": languages,
-        "toxicity_audit": audit,
-        "signals": dict(sorted(acc["signals"].items())),
-        "c4_lines_removed": acc["c4_lines_removed"],
-        "pii_redacted": dict(sorted(acc["pii_redacted"].items())),
-        "dropped_input_columns": sorted(acc["dropped_columns"]),
-    }
-
-
-class WriteSummaryFn(beam.DoFn):
-    def __init__(self, output: str, meta: Mapping[str, Any]):
-        self.output = output
-        self.meta = dict(meta)
-
-    def process(self, _, input_files, stats, rejected, kept_files, removed_files, rejected_files, extra):
-        acc = stats[0] if stats else SummaryFn(0).create_accumulator()
-        summary = build_summary(acc, dict(rejected), {**self.meta, "input_files": input_files})
-        for item in extra:
-            summary.update(item)
-        summary = decontaminate.adjust_summary(summary)
-        if "dedup" in summary:
-            # per-filter and per-language counts are before dedup; "kept" is what was written
-            summary["kept_before_dedup"] = summary["kept"]
-            summary["kept"] = summary["dedup"].get("kept", summary["kept"])
-            summary["removed_by_dedup"] = summary["kept_before_dedup"] - summary["kept"]
-        summary["outputs"] = {"kept": sorted(kept_files), "removed": sorted(removed_files),
-                              "rejected": sorted(rejected_files)}
-        outputs.write_json(outputs.join(self.output, "summary.json"), summary)
-        yield summary
-
-
-# ---------------------------------------------------------------------------------------- writing
-def shard_of(doc_id: str, shards: int) -> int:
-    return int(doc_id[:15], 16) % shards if all(c in "0123456789abcdef" for c in doc_id[:15]) \
-        else int(doc_id_for(doc_id)[:15], 16) % shards
-
-
-def _row_order(row: Mapping[str, Any]):
-    return (row["doc_id"], row.get("url") or "", row.get("warc_file") or "", row.get("warc_offset") or -1,
-            row.get("text") or "")
-
-
-class WriteShardFn(beam.DoFn):
-    def __init__(self, output: str, subdir: str, shards: int, schema: pa.Schema):
-        self.output = output
-        self.subdir = subdir
-        self.shards = shards
-        self.schema = schema
-
-    def process(self, element):
-        index, rows = element
-        rows = sorted(rows, key=_row_order)
-        name = f"part-{index:05d}-of-{self.shards:05d}.parquet"
-        if self.subdir:
-            name = f"{self.subdir}/{name}"
-        names = set(self.schema.names)
-        outputs.write_parquet(outputs.join(self.output, name), [{k: v for k, v in r.items() if k in names}
-                                                               for r in rows], self.schema)
-        yield name
-
-
-class WriteRejectedFn(beam.DoFn):
-    def __init__(self, output: str, shards: int):
-        self.output = output
-        self.shards = shards
-
-    def process(self, element):
-        index, rows = element
-        rows = sorted(rows, key=lambda r: (r["input_file"] or "", r["row"] if r["row"] is not None else -1,
-                                           r["url"] or "", r["reason"], r["detail"]))
-        name = f"rejected/part-{index:05d}-of-{self.shards:05d}.jsonl"
-        outputs.write_bytes_atomic(outputs.join(self.output, name), outputs.jsonl_bytes(rows))
-        yield name
-
-
-def _write(pcoll, label: str, output: str, subdir: str, shards: int, schema: pa.Schema):
-    return (pcoll
-            | f"Key{label}" >> beam.Map(lambda r, n=shards: (shard_of(r["doc_id"], n), r))
-            | f"Group{label}" >> beam.GroupByKey()
-            | f"Write{label}" >> beam.ParDo(WriteShardFn(output, subdir, shards, schema)))
 
 
 # ---------------------------------------------------------------------------------------- dedup hook
@@ -648,27 +355,3 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
         claim.commit()
     print_summary(summary, args.output, time.monotonic() - started)
     return summary
-
-
-def print_summary(summary: Mapping[str, Any], output: str, seconds: float) -> None:
-    lines = [f"refine: {summary['documents_in']} documents from {summary['input_files']} file(s) in {seconds:.1f}s",
-             f"  kept       {summary['kept']}",
-             f"  removed    {summary['removed']}"]
-    lines += [f"    {name:<26}{n}" for name, n in _sorted_counts(summary["removed_by"]).items()]
-    dedup = summary.get("dedup")
-    if dedup:
-        lines.append(f"  removed by dedup {summary.get('removed_by_dedup', 0)} "
-                     f"(url {dedup.get('url_removed', 0)}, near-duplicate {dedup.get('minhash_removed', 0)}; "
-                     f"{dedup.get('clusters', 0)} clusters, largest {dedup.get('max_cluster_size', 0)})")
-    lines += decontaminate.summary_lines(summary)
-    lines.append(f"  rejected   {summary['rejected']}")
-    lines += [f"    {name:<26}{n}" for name, n in _sorted_counts(summary["rejected_by_reason"]).items()]
-    top = sorted(summary["per_language"].items(), key=lambda kv: (-kv[1]["documents"], kv[0]))[:8]
-    if top:
-        lines.append("  per language (kept/documents): " +
-                     ", ".join(f"{lang} {p['kept']}/{p['documents']}" for lang, p in top))
-    lines.append(f"  kept:     {output}/part-*.parquet ({len(summary['outputs']['kept'])} files)")
-    lines.append(f"  removed:  {output}/removed/part-*.parquet (removed_by, removal_reason)")
-    lines.append(f"  rejected: {output}/rejected/*.jsonl")
-    lines.append(f"  summary:  {output}/summary.json (per filter, per language, toxicity audit)")
-    print("\n".join(lines))
