@@ -316,13 +316,12 @@ def run(args: argparse.Namespace, beam_args: list[str], *, workers: int | None =
     Deduplicate(cfg)  # validate the config before starting workers
     header = {"stage": "dedup", "input": args.input, "output": args.output, "input_files": len(files),
               "config": cfg["dedup"]}
-    with outputs.StageOutput(args.output, "dedup", STAGE_OUTPUTS, getattr(args, "overwrite", False),
-                             getattr(args, "break_lock", False)) as claim:
+    def job():
         pipeline = new_pipeline(beam_args, workers=workers)
         build(pipeline, files, args.output, cfg, schema, header)
         pipeline.run().wait_until_finish()
-        summary = outputs.read_json(outputs.join(args.output, "summary.json"))
-        claim.commit()
+
+    summary = outputs.run_stage(args, "dedup", STAGE_OUTPUTS, job)
     print_summary(summary, args.output, time.monotonic() - started)
     return summary
 

@@ -380,12 +380,11 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     where = f"locally on {workers} worker(s)" if local else "on the configured runner"
     log.info("extract: %d input file(s) x %d split(s) -> %s, running %s", len(paths), splits, args.output, where)
     started = time.monotonic()
-    with outputs.StageOutput(args.output, "extract", STAGE_OUTPUTS, args.overwrite,
-                             getattr(args, "break_lock", False)) as claim:
+    def job():
         with new_pipeline(beam_args) as pipeline:
             build(pipeline, paths, args.output, cfg, meta, splits)
-        summary = outputs.read_json(outputs.join(args.output, "summary.json"))
-        claim.commit()
+
+    summary = outputs.run_stage(args, "extract", STAGE_OUTPUTS, job)
     print_summary(summary, args.output, time.monotonic() - started)
     return summary
 

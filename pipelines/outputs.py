@@ -348,3 +348,14 @@ class StageOutput:
         lock = _read_json_or_none(self.lock_path)
         if isinstance(lock, dict) and lock.get("run_id") == self.run_id:
             FileSystems.delete([self.lock_path])
+
+
+def run_stage(args, stage: str, patterns: Sequence[str], run_job) -> dict:
+    """Run one stage's job holding ``args.output`` (lock, clear earlier outputs of this stage, run,
+    read the ``summary.json`` the job wrote, commit ``_SUCCESS``); returns the summary."""
+    with StageOutput(args.output, stage, patterns, getattr(args, "overwrite", False),
+                     getattr(args, "break_lock", False)) as claim:
+        run_job()
+        summary = read_json(join(args.output, "summary.json"))
+        claim.commit()
+    return summary

@@ -347,11 +347,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     where = "locally" if is_local(options) else "on the configured runner"
     log.info("refine: %d input file(s) -> %s, running %s", len(paths), args.output, where)
     started = time.monotonic()
-    with outputs.StageOutput(args.output, "refine", STAGE_OUTPUTS, args.overwrite,
-                             getattr(args, "break_lock", False)) as claim:
+    def job():
         with new_pipeline(beam_args) as pipeline:
             build(pipeline, paths, args.output, cfg, meta, robots_paths)
-        summary = outputs.read_json(outputs.join(args.output, "summary.json"))
-        claim.commit()
+
+    summary = outputs.run_stage(args, "refine", STAGE_OUTPUTS, job)
     print_summary(summary, args.output, time.monotonic() - started)
     return summary

@@ -420,16 +420,15 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     where = "locally" if is_local(options) else "on the configured runner"
     log.info("tokenize: %d input file(s) -> %s, running %s", len(paths), args.output, where)
     started = time.monotonic()
-    with outputs.StageOutput(args.output, "tokenize", STAGE_OUTPUTS, args.overwrite,
-                             getattr(args, "break_lock", False)) as claim:
+    def job():
         with new_pipeline(beam_args) as pipeline:
             build(pipeline, paths, args.output, s, tok_json, vocab_size(tok), posixpath.basename(args.tokenizer),
                   manifest_config)
         # Both are written by the job; parsing the manifest checks it is complete.
         mf.parse_manifest(outputs_read_bytes(outputs.join(args.output, mf.MANIFEST_NAME)),
                           outputs.join(args.output, mf.MANIFEST_NAME))
-        summary = outputs.read_json(outputs.join(args.output, "summary.json"))
-        claim.commit()
+
+    summary = outputs.run_stage(args, "tokenize", STAGE_OUTPUTS, job)
     print_summary(summary, args.output, time.monotonic() - started)
     return summary
 

@@ -88,16 +88,22 @@ def main(argv=None) -> int:
     t.add_argument("--out", required=True)
     a = p.parse_args(argv)
     try:
-        if a.cmd == "split":
-            n_pool, n_held = split(a.input, a.pool, a.heldout, a.lang, a.every)
-            print(f"split: {n_held} '{a.lang}' document(s) held out -> {a.heldout}, {n_pool} -> {a.pool}")
-        else:
-            n, size = write_text(a.input, a.out)
-            print(f"text: {n} document(s), {size:,} bytes -> {a.out}")
+        message = _run_split(a) if a.cmd == "split" else _run_text(a)
     except (FileNotFoundError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    print(message)
     return 0
+
+
+def _run_split(a) -> str:
+    n_pool, n_held = split(a.input, a.pool, a.heldout, a.lang, a.every)
+    return f"split: {n_held} '{a.lang}' document(s) held out -> {a.heldout}, {n_pool} -> {a.pool}"
+
+
+def _run_text(a) -> str:
+    n, size = write_text(a.input, a.out)
+    return f"text: {n} document(s), {size:,} bytes -> {a.out}"
 
 
 if __name__ == "__main__":
