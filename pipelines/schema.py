@@ -2,14 +2,19 @@
 
 Every stage reads and writes Parquet with these columns.  Later stages add signal columns
 (language, quality, toxicity, PII counts, dedup cluster); ``extend`` builds those schemas so the
-core fields keep one definition.  No Beam import here: filters/ and tokenization/ may use it.
+core fields keep one definition.  No Beam import here.
+
+Document ids, one policy for every stage: ``record_doc_id`` (extract: record id + WARC basename +
+offset) here, and the fallback for rows without an id, ``row_doc_id`` (url + text), in
+``tokenization.dochash`` (re-exported here) so that tokenizer training uses the same function.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Iterable
 
 import pyarrow as pa
+
+from tokenization.dochash import doc_id_for, row_doc_id  # noqa: F401  (the row fallback lives with the hash)
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -61,11 +66,6 @@ def extend(extra: Iterable[pa.Field], base: pa.Schema = DOC_SCHEMA) -> pa.Schema
 
 # --- document ids: the one policy every stage uses ---------------------------------------------
 
-def doc_id_for(key: str) -> str:
-    """Stable 16 hex digits from any key (sha256); the ``*_doc_id`` functions below choose the key."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-
-
 def warc_basename(warc_file: str) -> str:
     """The file name of a WARC path or URL: the same for s3://, gs://, https:// and local copies."""
     if "://" in warc_file:
@@ -81,13 +81,3 @@ def record_doc_id(record_id: str | None, warc_file: str, offset: int) -> str:
     sources of the same file, because it uses the file's basename, not its path or URL.
     """
     return doc_id_for(f"{record_id or ''}\x00{warc_basename(warc_file)}\x00{offset}")
-
-
-def row_doc_id(doc_id: object, url: str | None, text: str) -> str:
-    """A row's doc_id: its own when set, else derived from url + text (Parquet inputs without a
-    ``doc_id`` column).  refine, dedup and tokenize all call this, so an input without ids gets
-    the same ids in every stage.  (tokenization.tokenizer.document_id mirrors it, since
-    tokenization/ may not import pipelines/; tests/test_doc_id.py checks they agree.)"""
-    if doc_id is not None and doc_id != "":
-        return str(doc_id)
-    return doc_id_for(f"{url or ''}\x00{text}")

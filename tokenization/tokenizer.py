@@ -8,14 +8,13 @@ forge a document boundary; the shard writer appends the real end-of-text id itse
 from __future__ import annotations
 
 import base64
-import hashlib
 import heapq
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from tokenization.encoding import DEFAULT_MAX_CHARS, text_pieces
-from tokenization.dochash import doc_hash
+from tokenization.dochash import doc_hash, row_doc_id
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 EOT_TOKEN = "<|endoftext|>"
@@ -219,11 +218,7 @@ def tokenizer_meta(tokenizer_json: str, source: str) -> dict:
 
 # --- deterministic training sample from Parquet ------------------------------------------------
 
-def document_id(doc_id: str | None, url: str | None, text: str) -> str:
-    """The document's id, derived from url + text when the input has no ``doc_id`` column."""
-    if doc_id is not None and doc_id != "":
-        return str(doc_id)
-    return hashlib.sha256(f"{url or ''}\x00{text}".encode("utf-8")).hexdigest()[:16]
+document_id = row_doc_id  # the one fallback id policy (tokenization.dochash)
 
 
 def list_parquet(input_dir: str) -> tuple[object, list[str]]:
