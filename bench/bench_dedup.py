@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from filters.dedup_text import normalize_text, shingle_hashes  # noqa: E402
-from filters.minhash import MinHasher, band_keys, candidate_probability  # noqa: E402
+from filters.dedup.text import normalize_text, shingle_hashes  # noqa: E402
+from filters.dedup.minhash import MinHasher, band_keys, candidate_probability  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "corpus-bench-realweb-texts.json"
 
@@ -247,7 +247,7 @@ def synthetic_corpus(n: int, seed: int = 0, words: int = 300):
 
 
 class RssSampler(threading.Thread):
-    """Peak RSS of every child process (the SDK workers), sampled every 0.2 s."""
+    """Peak RSS of this process (the launcher) and of every child (the SDK workers), every 0.2 s."""
 
     def __init__(self):
         super().__init__(daemon=True)
@@ -255,20 +255,37 @@ class RssSampler(threading.Thread):
 
         self.me = psutil.Process()
         self.peak = {}
+        self.cpu = {}
+        self.launcher = 0
         self.stop = threading.Event()
 
     def run(self):
         while not self.stop.is_set():
+            self.launcher = max(self.launcher, self.me.memory_info().rss)
             for child in self.me.children(recursive=True):
                 try:
                     rss = child.memory_info().rss
+                    cpu = child.cpu_times()
                 except Exception:
                     continue
                 self.peak[child.pid] = max(self.peak.get(child.pid, 0), rss)
+                self.cpu[child.pid] = cpu.user + cpu.system
             self.stop.wait(0.2)
 
 
+def write_corpus(n: int, folder: Path) -> float:
+    """The synthetic corpus as 8 Parquet files; returns MB of text."""
+    rows = synthetic_corpus(n)
+    per_file = max(1, n // 8)
+    for k in range(0, n, per_file):
+        pq.write_table(pa.Table.from_pylist(rows[k:k + per_file]), folder / f"part-{k:08d}.parquet")
+    return sum(len(r["text"]) for r in rows) / 1e6
+
+
 def speed(args) -> None:
+    """One dedup run per size; the corpus is generated in a child process so that the launcher's
+    peak RSS (ru_maxrss) is the dedup run's own, not the generator's."""
+    import multiprocessing
     import resource
 
     import pipelines.dedup as dedup
@@ -278,33 +295,35 @@ def speed(args) -> None:
             inp = Path(tmp) / "in"
             inp.mkdir()
             t0 = time.time()
-            rows = synthetic_corpus(n)
-            per_file = max(1, n // 8)
-            for k in range(0, n, per_file):
-                pq.write_table(pa.Table.from_pylist(rows[k:k + per_file]), inp / f"part-{k:08d}.parquet")
-            mb = sum(len(r["text"]) for r in rows) / 1e6
-            del rows
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                mb = pool.apply(write_corpus, (n, inp))
             print(f"\n{n} synthetic documents ({mb:.0f} MB of text), generated in {time.time() - t0:.0f}s; "
                   f"{args.workers} workers")
+            out = Path(args.keep_output) / str(n) if args.keep_output else Path(tmp) / "out"
             sampler = RssSampler()
             sampler.start()
-            t1 = time.time()
+            t1, cpu1 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
             with open(os.devnull, "w") as devnull:
                 stdout, sys.stdout = sys.stdout, devnull
                 try:
-                    summary = dedup.run(argparse.Namespace(input=str(inp), output=str(Path(tmp) / "out"), config=None,
-                                                           shards=4), [], workers=args.workers)
+                    summary = dedup.run(argparse.Namespace(input=str(inp), output=str(out), config=args.config,
+                                                           shards=4, overwrite=True), [], workers=args.workers)
                 finally:
                     sys.stdout = stdout
             wall = time.time() - t1
+            cpu2 = resource.getrusage(resource.RUSAGE_SELF)
             sampler.stop.set()
             sampler.join()
             peaks = sorted(sampler.peak.values(), reverse=True)
-            print(f"  wall {wall:.1f}s = {n / wall:.0f} docs/s; kept {summary['documents_kept']}, removed "
-                  f"{summary['documents_removed']}, lines removed {summary['lines']['lines_removed']}, "
-                  f"largest cluster {summary['minhash']['largest_cluster']}, converged {summary['minhash']['cc_converged']}")
+            print(f"  wall {wall:.1f}s = {n / wall:.0f} docs/s; CPU launcher "
+                  f"{cpu2.ru_utime + cpu2.ru_stime - cpu1.ru_utime - cpu1.ru_stime:.1f}s + workers "
+                  f"{sum(sampler.cpu.values()):.1f}s (sampled every 0.2 s); kept "
+                  f"{summary['documents_kept']}, removed {summary['documents_removed']}, lines removed "
+                  f"{summary['lines']['lines_removed']}, largest cluster {summary['minhash']['largest_cluster']}, "
+                  f"converged {summary['minhash']['cc_converged']}")
             print(f"  peak RSS per worker process (MB): {[round(p / 2**20) for p in peaks[:args.workers + 2]]}; "
-                  f"driver {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+                  f"launcher {sampler.launcher / 2**20:.0f} MB sampled, "
+                  f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB ru_maxrss")
 
 
 def main() -> None:
@@ -321,6 +340,8 @@ def main() -> None:
     s = sub.add_parser("speed")
     s.add_argument("--sizes", default="10000,30000")
     s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--config", default=None, help="a dedup config file (default: the defaults)")
+    s.add_argument("--keep-output", default=None, help="write each run's output to DIR/<size> (to compare runs)")
     args = ap.parse_args()
     quality(args) if args.cmd == "quality" else speed(args)
 

@@ -22,8 +22,8 @@ from datasketch import MinHash
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from filters.dedup_text import normalize_text, normalized_bytes, shingle_hashes, word_shingles  # noqa: E402
-from filters.minhash import MinHasher  # noqa: E402
+from filters.dedup.text import normalize_text, normalized_bytes, shingle_hashes, word_shingles  # noqa: E402
+from filters.dedup.minhash import MinHasher  # noqa: E402
 
 
 def make_docs(n: int, words: int, seed: int = 0) -> list[str]:

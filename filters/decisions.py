@@ -4,17 +4,30 @@ Nothing here looks at the text or recomputes a signal: a decision is a pure func
 signal columns and the config, so changing a threshold only needs this step to run again.
 Filters run in ``refine.filters`` order; the first failing one is the removal reason, and every
 failing rule is listed too (the summary shows both "removed by" and "would also fail").
+
+The filters and their rules are those the signal families declare (``filters.registry``):
+``Decider`` walks them row by row; ``threshold_rules`` / ``rule_fails`` evaluate the same
+threshold rules over whole columns (numpy), for the report's what-if tables.  Both use the
+rule's one definition (``filters.family.ThresholdRule``); tests check that they agree.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from filters import quality
+import numpy as np
 
-FILTERS = ("url_blocklist", "consent", "language", "quality", "quality_model", "toxicity_words",
-           "toxicity_classifier")
-TOXICITY_FILTERS = ("toxicity_words", "toxicity_classifier", "url_blocklist")
+from filters import registry
+from filters.family import Condition, Filter, ThresholdRule
+
+
+def __getattr__(name: str):
+    if name == "FILTERS":            # every refine.filters entry, from the registry
+        return tuple(registry.filters())
+    if name == "TOXICITY_FILTERS":   # filters whose removals keep example lines for the audit
+        return tuple(name for name, flt in registry.filters().items() if flt.audited)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -29,92 +42,43 @@ class Decision:
 class Decider:
     def __init__(self, cfg: Mapping[str, Any]):
         self.cfg = cfg
+        known = registry.filters()
         order = list(cfg["refine"]["filters"])
-        unknown = [f for f in order if f not in FILTERS]
+        unknown = [f for f in order if f not in known]
         if unknown:
-            raise ValueError(f"refine.filters: unknown filter {unknown[0]!r}; choose from {', '.join(FILTERS)}")
+            raise ValueError(f"refine.filters: unknown filter {unknown[0]!r}; choose from {', '.join(known)}")
+        registry.check_config(cfg)
         self.order = order
-        self.quality_groups = list(cfg["quality"]["filters"])
-        for group in self.quality_groups:
-            if group not in quality.EVALUATORS:
-                raise ValueError(f"quality.filters: unknown group {group!r}; "
-                                 f"choose from {', '.join(quality.EVALUATORS)}")
-        quality.validate_config(cfg["quality"])
-        self.consent_drop_on = list((cfg.get("consent") or {}).get("drop_on") or [])
-        if self.consent_drop_on:
-            from filters.consent import drop_reason
+        self.filters: list[Filter] = [known[name] for name in order]
+        self._thresholds: dict[tuple[str, str | None], Mapping[str, Any]] = {}
 
-            drop_reason({}, self.consent_drop_on)   # raises on an unknown signal name
-        self._thresholds: dict[str | None, dict] = {}
+    def filter_thresholds(self, flt: Filter, lang: str | None) -> Mapping[str, Any]:
+        key = (flt.name, lang if flt.per_language is not None else None)
+        if key not in self._thresholds:
+            self._thresholds[key] = flt.thresholds(self.cfg, lang)
+        return self._thresholds[key]
 
-    def thresholds(self, lang: str | None) -> dict:
-        if lang not in self._thresholds:
-            self._thresholds[lang] = quality.thresholds_for(self.cfg["quality"], lang)
-        return self._thresholds[lang]
+    def thresholds(self, lang: str | None) -> Mapping[str, Any]:
+        """The quality thresholds for ``lang`` (C4 line rules on kept text)."""
+        return self.filter_thresholds(registry.filters()["quality"], lang)
 
-    # Each check returns [(rule, reason)] of failures.
-    def _url_blocklist(self, s: Mapping[str, Any]) -> list[tuple[str, str]]:
-        domain = s.get("url_blocked_domain")
-        return [("url_blocklist.domain", f"domain {domain} is on the blocklist")] if domain else []
+    def check(self, name: str, signals: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The (rule, reason) failures of the filter ``name`` alone."""
+        flt = registry.filters()[name]
+        return flt.failures(signals, self.cfg, self.filter_thresholds(flt, signals.get("lang")))
 
-    def _consent(self, s: Mapping[str, Any]) -> list[tuple[str, str]]:
-        if not self.consent_drop_on:
-            return []
-        from filters.consent import drop_reason
-
-        reason = drop_reason(dict(s), self.consent_drop_on)
-        if not reason:
-            return []
-        detail = s.get("optout_detail") or ""
-        if reason == "optout_robots":
-            detail = f"robots.txt disallows {s.get('robots_disallowed_agents')}"
-        return [(f"consent.{reason}", f"{reason}: {detail}".rstrip(": "))]
-
-    def _language(self, s: Mapping[str, Any]) -> list[tuple[str, str]]:
-        cfg = self.cfg["language"]
-        lang, score = s.get("lang"), s.get("lang_score")
-        out = []
-        if cfg["keep"] and lang not in cfg["keep"]:
-            out.append(("language.not_kept", f"language {lang} not in language.keep"))
-        if cfg["min_score"] is not None and (score or 0.0) < cfg["min_score"]:
-            out.append(("language.low_score", f"language score {score or 0.0:.3f} < {cfg['min_score']:g} ({lang})"))
-        return out
-
-    def _quality(self, s: Mapping[str, Any]) -> list[tuple[str, str]]:
-        results = quality.evaluate(s, self.thresholds(s.get("lang")), self.quality_groups)
-        return [(r.name, r.reason) for r in results if not r.passed]
-
-    def _quality_model(self, s: Mapping[str, Any]) -> list[tuple[str, str]]:
-        score = s.get("quality_model_score")
-        limit = self.cfg["quality_model"]["min_score"]
-        if score is None or limit is None or score >= limit:
-            return []
-        return [("quality_model.score", f"quality model score {score:.3f} < {limit:g}")]
-
-    def _toxicity_words(self, s: Mapping[str, Any]) -> list[tuple[str, str]]:
-        hits, ratio = s.get("tox_word_hits"), s.get("tox_word_ratio")
-        tox = self.cfg["toxicity"]
-        if hits is None or ratio is None:
-            return []
-        if hits >= tox["wordlist_min_hits"] and ratio >= tox["wordlist_max_ratio"]:
-            return [("toxicity_words.score", f"{hits} word-list hits, {ratio:.4f} per word "
-                     f"(>= {tox['wordlist_min_hits']} and >= {tox['wordlist_max_ratio']:g}; "
-                     f"lists {s.get('tox_wordlist')})")]
-        return []
-
-    def _toxicity_classifier(self, s: Mapping[str, Any]) -> list[tuple[str, str]]:
-        frac = s.get("tox_clf_frac")
-        limit = self.cfg["toxicity"]["classifier_max_frac"]
-        if frac is None or limit is None or frac <= limit:
-            return []
-        return [("toxicity_classifier.score", f"{frac:.3f} of characters in lines the classifier "
-                 f"scores toxic > {limit:g}")]
+    def __getattr__(self, attr: str):
+        # the per-filter methods of before the registry: decider._toxicity_words(row)
+        if attr.startswith("_") and attr[1:] in registry.filters():
+            return lambda signals: self.check(attr[1:], signals)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     def decide(self, signals: Mapping[str, Any]) -> Decision:
         failed: list[tuple[str, str]] = []
         first: tuple[str, str, str] | None = None
-        for name in self.order:
-            fails = getattr(self, f"_{name}")(signals)
+        lang = signals.get("lang")
+        for flt in self.filters:
+            fails = flt.failures(signals, self.cfg, self.filter_thresholds(flt, lang))
             if fails and first is None:
                 rule, reason = fails[0]
                 first = (rule.split(".", 1)[0], rule, reason)
@@ -123,3 +87,118 @@ class Decider:
         if first is None:
             return Decision(keep=True, failed=names)
         return Decision(keep=False, removed_by=first[0], rule=first[1], reason=first[2], failed=names)
+
+
+# ------------------------------------------------------------------------------ column-wise
+@dataclass(frozen=True)
+class RuleRef:
+    """A threshold rule of a filter that runs with the given config."""
+    filter: Filter
+    rule: ThresholdRule
+
+    def path(self, condition: Condition) -> tuple[str, ...]:
+        return self.filter.threshold_path(condition.key)
+
+
+def threshold_rules(cfg: Mapping[str, Any]) -> list[RuleRef]:
+    """The threshold rules of the filters in ``refine.filters`` (registry order)."""
+    order = set(cfg["refine"]["filters"])
+    return [RuleRef(flt, rule) for name, flt in registry.filters().items() if name in order
+            for rule in flt.rules if flt.enabled is None or flt.enabled(cfg, rule)]
+
+
+@dataclass(frozen=True)
+class RowThresholds:
+    """The threshold mapping of each row, stored once per distinct mapping (language)."""
+    mappings: list[Mapping[str, Any]]
+    index: np.ndarray                  # row -> position in ``mappings``
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def rows(self) -> list[Mapping[str, Any]]:
+        return [self.mappings[i] for i in self.index]
+
+
+@dataclass(frozen=True)
+class Languages:
+    """Each row's language as positions into the distinct languages (computed once per batch)."""
+    distinct: list[str | None]
+    index: np.ndarray
+
+    @classmethod
+    def of(cls, langs: Sequence[str | None]) -> "Languages":
+        position: dict[str | None, int] = {}
+        index = np.array([position.setdefault(lang, len(position)) for lang in langs], dtype=np.int64)
+        return cls(list(position), index)
+
+
+def row_thresholds(flt: Filter, cfg: Mapping[str, Any], langs: Sequence[str | None] | Languages,
+                   cache: dict | None = None) -> RowThresholds:
+    """The threshold mapping each row is held to by ``flt`` (per language where it has one);
+    ``cache`` (one per config) keeps the mappings between calls."""
+    cache = {} if cache is None else cache
+    langs = langs if isinstance(langs, Languages) else Languages.of(langs)
+    if flt.per_language is None:
+        if (flt.name, None) not in cache:
+            cache[(flt.name, None)] = flt.thresholds(cfg, None)
+        return RowThresholds([cache[(flt.name, None)]], np.zeros(len(langs.index), dtype=np.int64))
+    for lang in langs.distinct:
+        if (flt.name, lang) not in cache:
+            cache[(flt.name, lang)] = flt.thresholds(cfg, lang)
+    return RowThresholds([cache[(flt.name, lang)] for lang in langs.distinct], langs.index)
+
+
+def derived_values(flt: Filter, rows: Sequence[Mapping[str, Any]],
+                   thresholds: RowThresholds) -> list[Mapping[str, Any]]:
+    """Per row, the values of ``flt``'s rules that have no stored column (``Filter.values``)."""
+    if flt.values is None:
+        return [{} for _ in rows]
+    return [flt.values(row, t) for row, t in zip(rows, thresholds.rows())]
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def condition_values(ref: RuleRef, condition: Condition, columns: Mapping[str, np.ndarray],
+                     derived: Sequence[Mapping[str, Any]] = ()) -> np.ndarray:
+    """The values a condition compares, as floats (NaN: null, or the condition's ``missing``)."""
+    if condition.column is not None:
+        x = np.asarray(columns[condition.column], dtype=float)
+    else:
+        x = _floats([d.get(ref.rule.name) for d in derived])
+    if condition.missing is not None:
+        x = np.where(np.isnan(x), float(condition.missing), x)
+    return x
+
+
+def condition_thresholds(condition: Condition, thresholds: RowThresholds) -> np.ndarray:
+    """Each row's threshold for a condition (NaN: the rule is disabled)."""
+    return _floats([t.get(condition.key) for t in thresholds.mappings])[thresholds.index]
+
+
+def rule_fails(ref: RuleRef, values: Sequence[np.ndarray], thresholds: Sequence[np.ndarray]) -> np.ndarray:
+    """Which rows fail ``ref``'s rule: the column-wise twin of the rule in ``Decider.decide``."""
+    return ref.rule.fails_columns(values, thresholds)
+
+
+def evaluate_columns(cfg: Mapping[str, Any], columns: Mapping[str, np.ndarray],
+                     rows: Sequence[Mapping[str, Any]] = (),
+                     langs: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
+    """``{group.rule: fails}`` for every threshold rule the config applies, over whole columns.
+
+    ``columns``: signal column -> float array (NaN: null); ``rows``: the rows as mappings, needed
+    only by rules derived from the per-line signals (C4, FineWeb); ``langs``: each row's language."""
+    n = len(next(iter(columns.values()))) if columns else len(rows)
+    langs = Languages.of(list(langs) if langs is not None else [None] * n)
+    cache: dict = {}
+    out: dict[str, np.ndarray] = {}
+    for ref in threshold_rules(cfg):
+        thresholds = row_thresholds(ref.filter, cfg, langs, cache)
+        derived = derived_values(ref.filter, rows, thresholds) if any(
+            c.column is None for c in ref.rule.conditions) else ()
+        out[ref.rule.name] = rule_fails(
+            ref, [condition_values(ref, c, columns, derived) for c in ref.rule.conditions],
+            [condition_thresholds(c, thresholds) for c in ref.rule.conditions])
+    return out

@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 import apache_beam as beam
 
 from pipelines import completion, outputs
+from pipelines import stages as registry
 from pipelines.cli import CliError
 from tokenization.manifest import TOKENIZER_NAME
 
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(config tokenize.train); needed when tokenize is among --stages")
     parser.add_argument("--stages", default=",".join(completion.STAGE_ORDER),
                         help="comma list of stages to run, contiguous and in order "
-                             "(default extract,refine,tokenize)")
+                             f"(default {','.join(completion.STAGE_ORDER)})")
     parser.add_argument("--s3-endpoint-url", default=None,
                         help="S3 endpoint override for reading Common Crawl (e.g. a local S3 for tests)")
     parser.add_argument("--force", action="store_true",
@@ -95,7 +96,8 @@ def localize(location: str, data: bytes, workdir: str, name: str) -> str:
 # ---------------------------------------------------------------------------------------- graph
 class Stage(beam.PTransform):
     """Runs a stage's ``build(pipeline, ...)`` under one label, so the stages' own step names
-    (Inputs, WriteSummary, ...) stay unique inside the single job."""
+    (Inputs, WriteSummary, ...) stay unique inside the single job (refine is a composite
+    PTransform itself and needs no wrapper)."""
 
     def __init__(self, build_fn):
         super().__init__()
@@ -116,9 +118,8 @@ class WriteCompletionFn(beam.DoFn):
         self.stages = list(stages)
         self.params = dict(params)
 
-    def process(self, _, extract=None, refine=None, tokenize=None):
-        summaries = {name: s for name, s in (("extract", extract), ("refine", refine), ("tokenize", tokenize))
-                     if s is not None}
+    def process(self, _, **by_stage):
+        summaries = {name: by_stage[name] for name in completion.STAGE_ORDER if by_stage.get(name) is not None}
         root = completion.snapshot_dir(self.output, self.snapshot)
         warcs = read_lines(outputs.join(root, INPUT_LIST))
         manifest = completion.build_manifest(
@@ -166,8 +167,8 @@ def build_all(pipeline, plan: Plan):
     if "refine" in plan.stages:
         inputs = upstream if upstream is not None else \
             matched_files(pipeline, "RefineInputs", outputs.join(dirs["extract"], "*.parquet"))
-        out = pipeline | "Refine" >> Stage(lambda p: refine.build(
-            p, inputs, dirs["refine"], cfg, refine.summary_meta(cfg, dirs["extract"], None)))
+        out = inputs | "Refine" >> refine.Refine(dirs["refine"], cfg,
+                                                 refine.summary_meta(cfg, dirs["extract"], None))
         summaries["refine"], upstream = out["summary"], out["kept"]
     if "tokenize" in plan.stages:
         inputs = upstream if upstream is not None else \
@@ -258,11 +259,8 @@ def clear_stage_outputs(dirs: Mapping[str, str], stages: Sequence[str], root: st
     """A rerun replaces everything the planned stages write (a failed run may have left part of it).
     The stage folders are this command's own (named by it under OUTPUT/<snapshot>/), so every file
     matching a stage's output patterns goes, with a ``_SUCCESS`` a standalone stage run left."""
-    from pipelines import extract, refine, tokenize
-
-    patterns = {"extract": extract.STAGE_OUTPUTS, "refine": refine.STAGE_OUTPUTS, "tokenize": tokenize.STAGE_OUTPUTS}
     for stage in stages:
-        outputs.remove_matching(dirs[stage], (*patterns[stage], outputs.SUCCESS_NAME))
+        outputs.remove_matching(dirs[stage], (*registry.output_patterns(stage), outputs.SUCCESS_NAME))
     if "tokenize" in stages and training:
         outputs.remove_matching(root, [TOKENIZER_NAME])
 
@@ -373,11 +371,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
 
 
 def print_stage_summaries(stages: Sequence[str], dirs: Mapping[str, str], seconds: float) -> None:
-    import importlib
-
     print("\n(one job: each stage's time below is the whole job's)")
     for stage in stages:
-        module = importlib.import_module(f"pipelines.{stage}")
+        module = registry.import_stage(stage)
         summary = outputs.read_json(outputs.join(dirs[stage], "summary.json"))
         print()
         module.print_summary(summary, dirs[stage], seconds)

@@ -1,9 +1,11 @@
 """Command-line plumbing shared by every stage.
 
 Each stage module exposes ``add_arguments(parser)`` and ``run(args, beam_args) -> dict`` (its
-summary).  Arguments the stage does not know are Beam pipeline options; they are checked against
-every option Beam registers so that a typo (``--ouput``) is a one-line error instead of being
-silently ignored, while ``--runner DataflowRunner --project ...`` pass through untouched.
+summary); the sub-commands, their modules and help, and which ones create and lock their
+``--output`` (outputs.StageOutput: _RUNNING.json, _SUCCESS) come from ``pipelines.stages``.
+Arguments the stage does not know are Beam pipeline options; they are checked against every
+option Beam registers so that a typo (``--ouput``) is a one-line error instead of being silently
+ignored, while ``--runner DataflowRunner --project ...`` pass through untouched.
 A local ``--output`` that cannot be written (an existing file, an unwritable parent) is refused
 before the stage starts (``config.check_output_dir``), not found after the whole run.  What each
 stage refuses about its output (overlap with an input, a lock, foreign files) is in
@@ -18,20 +20,7 @@ import sys
 from typing import Sequence
 
 from pipelines.config import check_output_dir
-
-STAGES = {
-    "extract": ("pipelines.extract", "WARC files or a Common Crawl snapshot -> documents in Parquet"),
-    "refine": ("pipelines.refine", "documents -> quality/language/toxicity/PII/consent filtered documents"),
-    "dedup": ("pipelines.dedup", "documents -> URL, line and MinHash near-duplicate deduplicated documents"),
-    "tokenize": ("pipelines.tokenize", "documents -> tokenized Megatron-format shards + manifest"),
-    "all": ("pipelines.all_stages", "extract -> refine -> tokenize for a snapshot, in one command"),
-    "report": ("pipelines.report", "a run directory -> report.html (funnel, languages, thresholds, examples) + datacard.md"),
-}
-
-# Stages whose --output is a directory the run creates: checked before the run starts.
-OUTPUT_DIR_STAGES = ("extract", "refine", "dedup", "tokenize", "all")
-# Stages that lock their --output while they write (outputs.StageOutput: _RUNNING.json, _SUCCESS).
-LOCKING_STAGES = ("extract", "refine", "dedup", "tokenize", "all")
+from pipelines.stages import REGISTRY, stage as registered
 
 
 class CliError(Exception):
@@ -80,11 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "locally on all cores.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's INFO logging")
     sub = parser.add_subparsers(dest="stage", metavar="STAGE")
-    for name, (module, help_text) in STAGES.items():
-        mod = importlib.import_module(module)  # every stage is required: a missing one fails at start
-        sp = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
+    for stage in REGISTRY:  # pipelines.stages
+        mod = importlib.import_module(stage.module)  # every stage is required: a missing one fails at start
+        sp = sub.add_parser(stage.name, help=stage.help, description=stage.help, allow_abbrev=False)
         sp.add_argument("--config", help="YAML config overriding configs/defaults/*.yaml")
-        if name in LOCKING_STAGES:
+        if stage.writes_output:
             sp.add_argument("--break-lock", action="store_true",
                             help="take over --output although its _RUNNING.json lock says another run is "
                                  "writing there (use only when that run is gone)")
@@ -129,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.ERROR)
         logging.getLogger("pipelines").setLevel(logging.INFO)
     try:
-        if args.stage in OUTPUT_DIR_STAGES:
+        if registered(args.stage).writes_output:
             check_output_dir(args.output, "--output")  # before any work, not after the whole run
         beam_args = check_beam_args(rest)
         args._module.run(args, beam_args)

@@ -14,15 +14,16 @@ import json
 import logging
 from typing import Any, Iterable, Mapping, Sequence
 
-from pipelines import outputs
+from pipelines import outputs, stages
 
 log = logging.getLogger("pipelines.completion")
 
 MANIFEST_NAME = "_COMPLETE.json"
 MANIFEST_VERSION = 1
-STAGE_ORDER = ("extract", "refine", "tokenize")
-# Sub-directory of OUTPUT/<snapshot>/ that each stage writes.
-STAGE_DIRS = {"extract": "extracted", "refine": "refined", "tokenize": "shards"}
+# The stages `pipelines all` chains, in order, and the sub-directory of OUTPUT/<snapshot>/ each
+# writes: both from the stage registry.
+STAGE_ORDER = stages.CHAIN
+STAGE_DIRS = stages.SNAPSHOT_DIRS
 
 
 def snapshot_dir(output: str, snapshot: str) -> str:

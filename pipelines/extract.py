@@ -32,6 +32,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions
 
 from pipelines import outputs
+from pipelines.writers import WriteDeadLettersFn
 from pipelines.cli import CliError
 from pipelines.config import config_hash, load_config
 from pipelines.html_text import check_extractor
@@ -130,9 +131,9 @@ class ExtractFileFn(beam.DoFn):
         logging.getLogger("warcio").setLevel(logging.ERROR)  # "Replacing spaces in URI" noise
         self.progress = progress_logger()
         self.extractor = Extractor(self.cfg["trafilatura"], self.cfg["timeout_s"], self.cfg["extractor"])
-        from filters.consent import extract_meta_consent
+        from pipelines.html_text import meta_consent
 
-        self.meta_consent = extract_meta_consent
+        self.meta_consent = meta_consent  # parses only the page up to its last <meta name=...>
         if self.signal_cfg is not None:
             from filters.signals import SignalComputer
 
@@ -202,17 +203,9 @@ class WriteDocsFn(beam.DoFn):
         yield name
 
 
-class WriteDeadFn(beam.DoFn):
-    def __init__(self, output: str):
-        self.output = output
-
-    def process(self, element) -> Iterable[str]:
-        warc_file, rows = element
-        rows = sorted(rows, key=lambda d: (d["warc_offset"] if d["warc_offset"] is not None else -1,
-                                           d["reason"]))
-        name = f"dead-letter/{shard_name(warc_file)}.jsonl"
-        outputs.write_bytes_atomic(outputs.join(self.output, name), outputs.jsonl_bytes(rows))
-        yield name
+def WriteDeadFn(output: str) -> WriteDeadLettersFn:  # noqa: N802 - the DoFn it always was
+    """(WARC file, dead letters) -> ``dead-letter/<shard_name>.jsonl`` (``pipelines.writers``' one format)."""
+    return WriteDeadLettersFn(output, "dead-letter", shard_name, "extract")
 
 
 def build_summary(counts: Mapping[tuple[str, str], int], meta: Mapping[str, Any],
@@ -284,8 +277,8 @@ def plan_splits(paths: list[str], setting: Any, workers: int | None) -> int:
         if not isinstance(setting, int) or setting < 1:
             raise ValueError(f"extract.splits_per_file must be 'auto' or a positive integer, got {setting!r}")
         return setting
-    if not workers or len(paths) >= 2 * workers:
-        return 1  # enough files to keep every worker busy; do not re-read any file
+    if not workers or workers == 1 or len(paths) >= 2 * workers:
+        return 1  # enough files to keep every worker busy (or only one worker); do not re-read any file
     return max(1, -(-2 * workers // max(1, len(paths))))
 
 
@@ -380,9 +373,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     where = f"locally on {workers} worker(s)" if local else "on the configured runner"
     log.info("extract: %d input file(s) x %d split(s) -> %s, running %s", len(paths), splits, args.output, where)
     started = time.monotonic()
-    def job():
+    def job(target):   # a staging folder; outputs.run_stage moves its files into args.output
         with new_pipeline(beam_args) as pipeline:
-            build(pipeline, paths, args.output, cfg, meta, splits)
+            build(pipeline, paths, target, cfg, meta, splits)
 
     summary = outputs.run_stage(args, "extract", STAGE_OUTPUTS, job)
     print_summary(summary, args.output, time.monotonic() - started)

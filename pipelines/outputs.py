@@ -20,74 +20,30 @@ Output safety (every stage, through :func:`check_io` and :class:`StageOutput`):
   ``summary.json`` names the same stage; or the leftovers of its own failed run).  A file matching
   the stage's output patterns that no such run wrote is refused by name, with or without
   ``--overwrite`` (a later stage would read it as this stage's output); other files are left alone.
-Not done: writing into a staging folder and renaming it into place at the end.
+* staging (``run_stage`` with a ``run_job(target)``): the job writes into
+  ``OUTPUT/_uncommitted/<run id>/``; the commit removes the earlier run's ``_SUCCESS`` and files,
+  moves the staged files into place with ``FileSystems.rename`` and writes ``_SUCCESS`` last.  A
+  crash before the commit leaves the earlier output as it was (and its ``_SUCCESS``), never a
+  half output under the final names; the failed run's staging folder is deleted (or, after a
+  hard kill, by the next ``--overwrite`` run).
 """
 from __future__ import annotations
 
-import io
+import inspect
 import json
 import os
 import posixpath
+import shutil
 import socket
 import time
 import uuid
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+# The file writers live in pipelines.writers; stages still reach them as ``outputs.<name>``.
+from pipelines.writers import (  # noqa: F401
+    PARQUET_OPTIONS, join, jsonl_bytes, parquet_bytes, read_json, write_bytes_atomic, write_json, write_parquet)
 
-PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True,
-                       write_statistics=True, row_group_size=10_000)
-
-
-def join(base: str, *parts: str) -> str:
-    from apache_beam.io.filesystems import FileSystems
-
-    return FileSystems.join(base, *parts)
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    from apache_beam.io.filesystems import CompressionTypes, FileSystems
-
-    if "://" in path:
-        parent, name = posixpath.split(path)
-    else:
-        parent, name = os.path.split(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
-    tmp = FileSystems.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        fh.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
-
-
-def parquet_bytes(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> bytes:
-    table = pa.Table.from_pylist(list(rows), schema=schema)
-    buf = io.BytesIO()
-    pq.write_table(table, buf, **PARQUET_OPTIONS)
-    return buf.getvalue()
-
-
-def write_parquet(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> int:
-    write_bytes_atomic(path, parquet_bytes(rows, schema))
-    return len(rows)
-
-
-def jsonl_bytes(rows: Iterable[Mapping[str, Any]]) -> bytes:
-    return b"".join(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
-                    for r in rows)
-
-
-def write_json(path: str, obj: Any) -> None:
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))
-
-
-def read_json(path: str) -> Any:
-    from apache_beam.io.filesystems import CompressionTypes, FileSystems
-
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        return json.loads(fh.read().decode("utf-8"))
+STAGING_DIR = "_uncommitted"   # OUTPUT/_uncommitted/<run id>/: a staged run's files until commit
 
 
 def matching(output: str, patterns: Sequence[str]) -> list[str]:
@@ -231,28 +187,58 @@ def _is_stale(lock: Mapping[str, Any]) -> bool:
     return False
 
 
-class StageOutput:
-    """``with StageOutput(output, stage, patterns, overwrite) as out: ...; out.commit()``.
+def _list_all(folder: str) -> list[str]:
+    """Every file below ``folder`` (recursive), sorted; empty when it does not exist."""
+    return matching(folder, ["**"])
 
-    Entering takes the lock and clears (or refuses) earlier outputs; ``commit()`` writes
-    ``_SUCCESS`` listing the files matching ``patterns`` and removes the lock.  Leaving on an
-    exception without a commit marks the lock failed, or removes it when nothing was written yet;
-    leaving normally without a commit only removes the lock."""
+
+def _remove_tree(folder: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    left = _list_all(folder)
+    if left:
+        FileSystems.delete(left)
+    if "://" not in folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        parent = os.path.dirname(os.path.abspath(folder))
+        if os.path.basename(parent) == STAGING_DIR:
+            try:
+                os.rmdir(parent)      # only when no other staged run is in it
+            except OSError:
+                pass
+
+
+class StageOutput:
+    """``with StageOutput(output, stage, patterns, overwrite, staged=True) as out: write into
+    out.staging; out.commit()``.
+
+    Entering takes the lock and refuses (or, unstaged, clears) earlier outputs; ``commit()`` moves
+    the staged files matching ``patterns`` into place (through ``FileSystems.rename``: local,
+    gs://, s3://), after removing the earlier run's ``_SUCCESS`` and files, then writes
+    ``_SUCCESS`` listing the files and removes the lock.  A staged run therefore leaves an
+    earlier complete output untouched until its own commit, and a crash before the commit leaves
+    nothing under the final names.  Leaving on an exception without a commit marks the lock
+    failed (or removes it when nothing was written) and deletes the staging folder; leaving
+    normally without a commit only removes the lock."""
 
     def __init__(self, output: str, stage: str, patterns: Sequence[str], overwrite: bool,
-                 break_lock: bool = False):
+                 break_lock: bool = False, staged: bool = False):
         self.output, self.stage, self.patterns = output, stage, tuple(patterns)
         self.overwrite, self.break_lock = overwrite, break_lock
         self.run_id = uuid.uuid4().hex
         self.lock_path = join(output, LOCK_NAME)
         self.success_path = join(output, SUCCESS_NAME)
+        self.staging = join(output, STAGING_DIR, self.run_id) if staged else None
         self.committed = False
         self._took_over = False
+        self._doomed: list[str] = []
 
     def __enter__(self) -> "StageOutput":
         self._acquire()
         try:
             self._prepare()
+            if self.staging and "://" not in self.staging:
+                os.makedirs(self.staging, exist_ok=True)
         except BaseException:
             self._release()
             raise
@@ -262,17 +248,21 @@ class StageOutput:
         if self.committed:
             return
         if exc_type is None:  # a holder that writes no marker (pipelines all): just the lock
+            if self.staging:
+                _remove_tree(self.staging)
             self._release()
             return
         try:
-            if matching(self.output, self.patterns):
+            staged = _list_all(self.staging) if self.staging else []
+            if staged or matching(self.output, self.patterns):
                 info = {**self._info(), "state": "failed", "error": f"{exc_type.__name__}: {exc}"[:500]}
                 write_json(self.lock_path, info)
             else:
                 self._release()
+            if self.staging:
+                _remove_tree(self.staging)
         except Exception:  # noqa: BLE001 - never hide the run's own error
             pass
-
     def _info(self) -> dict:
         return {"stage": self.stage, "run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -328,12 +318,34 @@ class StageOutput:
         if existing and not self.overwrite:
             raise CliError(f"--output {self.output} already holds results of an earlier run "
                            f"({len(existing)} files); pass --overwrite or choose another directory")
-        doomed = existing + ([self.success_path] if success is not None else [])
-        if doomed:
+        doomed = ([self.success_path] if success is not None else []) + existing
+        if self._took_over:   # what a crashed staged run of this stage left
+            doomed += _list_all(join(self.output, STAGING_DIR))
+        if self.staging:      # kept until this run commits: a crash leaves the earlier output whole
+            self._doomed = doomed
+        elif doomed:
             FileSystems.delete(doomed)
 
     def commit(self) -> dict:
-        """Write ``_SUCCESS`` (last), then drop the lock; returns what ``_SUCCESS`` holds."""
+        """Move the staged files into place (earlier ones go first, ``_SUCCESS`` before them),
+        write ``_SUCCESS`` (last), then drop the lock; returns what ``_SUCCESS`` holds."""
+        from apache_beam.io.filesystems import FileSystems
+
+        if self.staging:
+            gone = [p for p in self._doomed if FileSystems.exists(p)]
+            if self.success_path in gone:   # on its own, first: a half commit never looks complete
+                FileSystems.delete([self.success_path])
+                gone.remove(self.success_path)
+            if gone:
+                FileSystems.delete(gone)
+            moves = [(p, join(self.output, rel)) for p in _list_all(self.staging)
+                     if _matches(rel := _relative(self.staging, p), self.patterns)]
+            if "://" not in self.output:
+                for parent in sorted({os.path.dirname(os.path.abspath(dst)) for _, dst in moves}):
+                    os.makedirs(parent, exist_ok=True)
+            if moves:
+                FileSystems.rename([src for src, _ in moves], [dst for _, dst in moves])
+            _remove_tree(self.staging)
         files = [_relative(self.output, p) for p in matching(self.output, self.patterns)]
         # No run id or time: the marker is part of the output, byte-identical on 1 vs 2 workers.
         marker = {"stage": self.stage, "files": files}
@@ -350,12 +362,36 @@ class StageOutput:
             FileSystems.delete([self.lock_path])
 
 
+def _matches(rel: str, patterns: Sequence[str]) -> bool:
+    import re
+
+    from apache_beam.io.filesystem import FileSystem
+
+    return any(re.match(FileSystem.translate_pattern(p), rel) for p in patterns)
+
+
+def _takes_target(run_job) -> bool:
+    try:
+        return bool(inspect.signature(run_job).parameters)
+    except (TypeError, ValueError):
+        return False
+
+
 def run_stage(args, stage: str, patterns: Sequence[str], run_job) -> dict:
-    """Run one stage's job holding ``args.output`` (lock, clear earlier outputs of this stage, run,
-    read the ``summary.json`` the job wrote, commit ``_SUCCESS``); returns the summary."""
+    """Run one stage's job holding ``args.output``: lock, refuse foreign or (without --overwrite)
+    earlier outputs, run, read the ``summary.json`` the job wrote, commit; returns the summary.
+
+    ``run_job(target)`` writes into ``target``, a staging folder (``OUTPUT/_uncommitted/<run id>``)
+    whose files the commit moves into ``args.output``: a crash leaves no half output under the
+    final names.  A ``run_job()`` without a parameter still writes straight into ``args.output``
+    (unstaged; the earlier outputs are removed before it runs)."""
+    staged = _takes_target(run_job)
     with StageOutput(args.output, stage, patterns, getattr(args, "overwrite", False),
-                     getattr(args, "break_lock", False)) as claim:
-        run_job()
-        summary = read_json(join(args.output, "summary.json"))
+                     getattr(args, "break_lock", False), staged=staged) as claim:
+        if staged:
+            run_job(claim.staging)
+        else:
+            run_job()
+        summary = read_json(join(claim.staging or args.output, "summary.json"))
         claim.commit()
     return summary

@@ -18,9 +18,10 @@ file, so outputs are byte-identical for any worker count.  Decisions read only s
 columns: to try other thresholds, run refine again on the same input with another --config; the
 signals are reused as long as the settings that shape them (``signals_version``) are unchanged.
 
-This module holds the graph, the per-document signal and decision steps, the dedup hook and the
-CLI; ``refine_io`` holds the schemas, the Parquet reader and the writers, ``refine_summary`` the
-summary combiner and its printout.
+This module holds the graph (the composite ``Refine``, which reads top to bottom), the
+per-document signal and decision steps, the dedup hook and the CLI; ``refine_io`` holds the
+schemas, the Parquet reader and the writers, ``refine_summary`` the summary combiner and its
+printout.
 """
 from __future__ import annotations
 
@@ -32,19 +33,19 @@ from typing import Any, Mapping
 import apache_beam as beam
 import pyarrow as pa
 
-from pipelines import decontaminate, outputs
+from pipelines import decontaminate, outputs, stages
 from pipelines.refine_io import (  # noqa: F401  (kept_schema, removed_schema, read_parquet_rows: refine's API)
-    DECISION_FIELDS, REFINE_FIELDS, REJECTED, REMOVED, STATS, ReadParquetFn, WriteRejectedFn, _rejected, _write,
+    DECISION_FIELDS, REFINE_FIELDS, REJECTED, REMOVED, STATS, ReadParquetFn, _rejected, _write, write_rejected,
     input_schema, kept_schema, read_parquet_rows, removed_schema, shard_of)
 from pipelines.refine_summary import SummaryFn, WriteSummaryFn, build_summary, print_summary  # noqa: F401
 from pipelines.cli import CliError
+from pipelines.inputs import list_inputs
 from pipelines.config import config_hash, load_config
 from pipelines.runner import is_local, make_options, new_pipeline
-from pipelines.schema import doc_id_for
 
 log = logging.getLogger("pipelines.refine")
 
-STAGE_OUTPUTS = ("*.parquet", "removed/*.parquet", "rejected/*.jsonl", "summary.json")
+STAGE_OUTPUTS = stages.output_patterns("refine")   # what a run writes under --output (the registry)
 AUDIT_LINE_CHARS = 200
 
 
@@ -102,8 +103,19 @@ class DecideFn(beam.DoFn):
 
     def setup(self):
         from filters.decisions import Decider
+        from filters.pii import default_placeholders
 
         self.decider = Decider(self.cfg)
+        placeholders = (self.cfg.get("pii") or {}).get("placeholders") or default_placeholders()
+        self.pii_types = frozenset(t for t, p in placeholders.items() if p is not None)
+
+    def no_pii(self, row: Mapping[str, Any]) -> bool:
+        """True when the row's stored ``pii_counts`` -- current signals, measured on this very
+        text with the detectors redaction uses -- found nothing: redaction would change nothing,
+        so it is skipped (it is the costliest per-page step of refine)."""
+        counts = row.get("pii_counts")
+        return (isinstance(counts, Mapping) and self.pii_types <= counts.keys()
+                and not any(counts.values()))
 
     def process(self, row: dict):
         from filters import quality
@@ -137,7 +149,10 @@ class DecideFn(beam.DoFn):
             row["c4_lines_removed"] = removed
             stat["c4_lines"] = removed
         if (self.cfg.get("pii") or {}).get("redact", True):
-            new_text, counts = redact_pii(text, row.get("url"), row.get("lang"), self.cfg)
+            if not changed and self.no_pii(row):
+                new_text, counts = text, {}
+            else:
+                new_text, counts = redact_pii(text, row.get("url"), row.get("lang"), self.cfg)
             row["pii_redacted"] = counts
             stat["pii"] = counts
             if new_text != text:
@@ -186,78 +201,101 @@ def _dedup_rejected(row: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- graph
-def build(pipeline, inputs, output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],
-          robots_paths: list[str] | None = None) -> dict:
-    """The refine graph over ``inputs``: a list of Parquet paths, or a PCollection of them (the
-    files an extract step of the same job writes).  Returns ``{"summary", "kept"}`` PCollections:
-    the summary dict and the full paths of the kept-document files, each once it is written."""
-    shards = int(cfg["refine"]["output_shards"])
-    if isinstance(inputs, beam.PCollection):
-        paths = inputs
-    else:
-        paths = pipeline | "Inputs" >> beam.Create(sorted(inputs))
-    input_count = paths | "CountInputs" >> beam.combiners.Count.Globally()
-    read = (paths
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadParquet" >> beam.ParDo(ReadParquetFn()).with_outputs(REJECTED, STATS, main="rows"))
-    rows = read.rows | "SpreadRows" >> beam.Reshuffle()
-    signalled = rows | "Signals" >> beam.ParDo(SignalsFn(cfg)).with_outputs(REJECTED, main="rows")
-    docs = signalled.rows
-    if robots_paths:
+class Refine(beam.PTransform):
+    """Parquet paths -> refine's outputs under ``output``.  Returns ``{"summary", "kept"}``
+    PCollections: the summary dict and the full paths of the kept-document files, each once it is
+    written (``pipelines all`` hands the kept paths to tokenize).  The steps, in order:
+
+    read -> signals -> [robots.txt opt-out] -> decide -> [decontaminate] -> [dedup]
+         -> write kept / removed / rejected -> summary (written last)."""
+
+    def __init__(self, output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],
+                 robots_paths: list[str] | None = None):
+        super().__init__()
+        self.output = output
+        self.cfg = dict(cfg)
+        self.meta = dict(meta)
+        self.robots_paths = list(robots_paths or [])
+        self.shards = int(self.cfg["refine"]["output_shards"])
+
+    def expand(self, paths):
+        cfg, output, shards = self.cfg, self.output, self.shards
+        input_count = paths | "CountInputs" >> beam.combiners.Count.Globally()
+        read = (paths
+                | "SpreadFiles" >> beam.Reshuffle()
+                | "ReadParquet" >> beam.ParDo(ReadParquetFn()).with_outputs(REJECTED, STATS, main="rows"))
+        rows = read.rows | "SpreadRows" >> beam.Reshuffle()
+        signalled = rows | "Signals" >> beam.ParDo(SignalsFn(cfg)).with_outputs(REJECTED, main="rows")
+        docs = self._robots_opt_out(paths.pipeline, signalled.rows)
+        decided = docs | "Decide" >> beam.ParDo(DecideFn(cfg)).with_outputs(REMOVED, STATS, main="kept")
+        after = self._after_filters(paths.pipeline, decided.kept, decided[REMOVED])
+        kept_files = _write(after["kept"], "Kept", output, "", shards, kept_schema(after["fields"]))
+        removed_files = _write(after["removed"], "Removed", output, "removed", shards,
+                               removed_schema(after["fields"]))
+        rejected = (tuple([read[REJECTED], signalled[REJECTED]] + after["rejected"])
+                    | "AllRejected" >> beam.Flatten())
+        rejected_files = write_rejected(rejected, output, shards)
+        rejected_counts = (rejected | "RejectedReason" >> beam.Map(lambda r: r["reason"])
+                           | "CountRejected" >> beam.combiners.Count.PerElement())
+        stats = ((read[STATS], decided[STATS]) | "AllStats" >> beam.Flatten()
+                 | "Summarise" >> beam.CombineGlobally(SummaryFn(int(cfg["toxicity"]["audit_examples"]))))
+        extra = (after["summary"] | "AllExtra" >> beam.Flatten()) if after["summary"] else \
+            (paths.pipeline | "NoExtra" >> beam.Create([]))
+        summary = (paths.pipeline
+                   | "SummaryTrigger" >> beam.Create([None])
+                   | "WriteSummary" >> beam.ParDo(
+                       WriteSummaryFn(output, self.meta),
+                       input_files=beam.pvalue.AsSingleton(input_count),
+                       stats=beam.pvalue.AsList(stats),
+                       rejected=beam.pvalue.AsList(rejected_counts),
+                       kept_files=beam.pvalue.AsList(kept_files),
+                       removed_files=beam.pvalue.AsList(removed_files),
+                       rejected_files=beam.pvalue.AsList(rejected_files),
+                       extra=beam.pvalue.AsList(extra)))
+        kept_paths = kept_files | "KeptPaths" >> beam.Map(lambda name, out=output: outputs.join(out, name))
+        return {"summary": summary, "kept": kept_paths}
+
+    def _robots_opt_out(self, pipeline, docs):
+        """With robots.txt captures: documents of hosts that opt out are removed (by host join)."""
+        if not self.robots_paths:
+            return docs
         from pipelines.consent import ApplyHostOptOut, ReadRobots
 
-        consent = cfg.get("consent") or {}
-        robots = pipeline | "ReadRobots" >> ReadRobots(robots_paths, cfg["sources"],
+        consent = self.cfg.get("consent") or {}
+        robots = pipeline | "ReadRobots" >> ReadRobots(self.robots_paths, self.cfg["sources"],
                                                        server_error=consent.get("server_error", "disallow"),
                                                        max_bytes=consent.get("max_robots_bytes", 512 * 1024))
-        docs = docs | "RobotsOptOut" >> ApplyHostOptOut(robots, consent.get("agents") or [])
-    decided = docs | "Decide" >> beam.ParDo(DecideFn(cfg)).with_outputs(REMOVED, STATS, main="kept")
-    kept, removed = decided.kept, decided[REMOVED]
-    extra_fields: list[pa.Field] = []
-    extra_summary = []
-    decon = decontaminate.apply(pipeline, kept, cfg)   # benchmark n-gram matches: removed or marked
-    if decon is not None:
-        kept, extra_fields = decon["kept"], list(decon["fields"])
-        removed = (removed, decon["removed"]) | "WithDecontaminated" >> beam.Flatten()
-        extra_summary.append(decon["summary"])
-    dedup_rejected = None
-    dedup = dedup_transform(cfg)
-    if dedup is not None:
-        result = kept | "Dedup" >> dedup.Deduplicate(cfg)
-        kept = result["kept"] | "AfterDedup" >> beam.Map(_after_dedup)
-        removed = (removed, result["removed"] | "DedupRemoved" >> beam.Map(_dedup_removed)) \
-            | "AllRemoved" >> beam.Flatten()
-        dedup_rejected = result["rejected"] | "DedupRejected" >> beam.Map(_dedup_rejected)
-        extra_fields += list(dedup.KEPT_FIELDS) + list(dedup.REMOVED_FIELDS)
-        extra_summary.append(result["stats"] | "DedupSummary" >> beam.Map(lambda st: {"dedup": dict(st)}))
-    kept_files = _write(kept, "Kept", output, "", shards, kept_schema(extra_fields))
-    removed_files = _write(removed, "Removed", output, "removed", shards, removed_schema(extra_fields))
-    rejected_parts = [read[REJECTED], signalled[REJECTED]] + ([dedup_rejected] if dedup_rejected is not None else [])
-    rejected = tuple(rejected_parts) | "AllRejected" >> beam.Flatten()
-    rejected_files = (rejected
-                      | "KeyRejected" >> beam.Map(lambda r, n=shards: (shard_of(doc_id_for(
-                          f"{r['input_file']}\n{r['row']}\n{r['url']}"), n), r))
-                      | "GroupRejected" >> beam.GroupByKey()
-                      | "WriteRejected" >> beam.ParDo(WriteRejectedFn(output, shards)))
-    rejected_counts = (rejected | "RejectedReason" >> beam.Map(lambda r: r["reason"])
-                       | "CountRejected" >> beam.combiners.Count.PerElement())
-    stats = ((read[STATS], decided[STATS]) | "AllStats" >> beam.Flatten()
-             | "Summarise" >> beam.CombineGlobally(SummaryFn(int(cfg["toxicity"]["audit_examples"]))))
-    extra = (extra_summary | "AllExtra" >> beam.Flatten()) if extra_summary else \
-        (pipeline | "NoExtra" >> beam.Create([]))
-    summary = (pipeline
-               | "SummaryTrigger" >> beam.Create([None])
-               | "WriteSummary" >> beam.ParDo(
-                   WriteSummaryFn(output, meta),
-                   input_files=beam.pvalue.AsSingleton(input_count),
-                   stats=beam.pvalue.AsList(stats),
-                   rejected=beam.pvalue.AsList(rejected_counts),
-                   kept_files=beam.pvalue.AsList(kept_files),
-                   removed_files=beam.pvalue.AsList(removed_files),
-                   rejected_files=beam.pvalue.AsList(rejected_files),
-                   extra=beam.pvalue.AsList(extra)))
-    kept_paths = kept_files | "KeptPaths" >> beam.Map(lambda name, out=output: outputs.join(out, name))
-    return {"summary": summary, "kept": kept_paths}
+        return docs | "RobotsOptOut" >> ApplyHostOptOut(robots, consent.get("agents") or [])
+
+    def _after_filters(self, pipeline, kept, removed) -> dict:
+        """Benchmark decontamination, then dedup, on the kept documents.  Returns the new kept and
+        removed PCollections, extra rejected PCollections, extra summary sections and the columns
+        they add to the output schemas."""
+        fields: list[pa.Field] = []
+        summary, rejected = [], []
+        decon = decontaminate.apply(pipeline, kept, self.cfg)   # benchmark n-gram matches: removed or marked
+        if decon is not None:
+            kept, fields = decon["kept"], list(decon["fields"])
+            removed = (removed, decon["removed"]) | "WithDecontaminated" >> beam.Flatten()
+            summary.append(decon["summary"])
+        dedup = dedup_transform(self.cfg)
+        if dedup is not None:
+            result = kept | "Dedup" >> dedup.Deduplicate(self.cfg)
+            kept = result["kept"] | "AfterDedup" >> beam.Map(_after_dedup)
+            removed = (removed, result["removed"] | "DedupRemoved" >> beam.Map(_dedup_removed)) \
+                | "AllRemoved" >> beam.Flatten()
+            rejected.append(result["rejected"] | "DedupRejected" >> beam.Map(_dedup_rejected))
+            fields += list(dedup.KEPT_FIELDS) + list(dedup.REMOVED_FIELDS)
+            summary.append(result["stats"] | "DedupSummary" >> beam.Map(lambda st: {"dedup": dict(st)}))
+        return {"kept": kept, "removed": removed, "rejected": rejected, "summary": summary, "fields": fields}
+
+
+def build(pipeline, inputs, output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],
+          robots_paths: list[str] | None = None) -> dict:
+    """``Refine`` over ``inputs``: a list of Parquet paths, or a PCollection of them (the files an
+    extract step of the same job writes).  Returns Refine's ``{"summary", "kept"}``."""
+    paths = inputs if isinstance(inputs, beam.PCollection) else pipeline | "Inputs" >> beam.Create(sorted(inputs))
+    return paths | "Refine" >> Refine(output, cfg, meta, robots_paths)
 
 
 # ---------------------------------------------------------------------------------------- CLI
@@ -280,26 +318,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_inputs(spec: str) -> list[str]:
-    from apache_beam.io.filesystems import FileSystems
-
-    patterns = []
-    for part in [p.strip() for p in spec.split(",") if p.strip()]:
-        if any(ch in part for ch in "*?["):
-            patterns.append(part)
-        elif part.endswith(".parquet"):
-            patterns.append(part)
-        else:
-            patterns.append(outputs.join(part, "*.parquet"))
-    paths: list[str] = []
-    for pattern in patterns:
-        try:
-            found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-        except Exception as exc:
-            raise CliError(f"--input {pattern}: cannot list ({exc})") from None
-        if not found:
-            raise FileNotFoundError(f"--input {spec}: no Parquet files match {pattern}")
-        paths += found
-    return sorted(set(paths))
+    """The Parquet files of ``--input`` (``pipelines.inputs``: comma list of files, folders, globs)."""
+    return list_inputs(spec)
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
@@ -347,9 +367,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     where = "locally" if is_local(options) else "on the configured runner"
     log.info("refine: %d input file(s) -> %s, running %s", len(paths), args.output, where)
     started = time.monotonic()
-    def job():
+    def job(target):   # a staging folder; outputs.run_stage moves its files into args.output
         with new_pipeline(beam_args) as pipeline:
-            build(pipeline, paths, args.output, cfg, meta, robots_paths)
+            build(pipeline, paths, target, cfg, meta, robots_paths)
 
     summary = outputs.run_stage(args, "refine", STAGE_OUTPUTS, job)
     print_summary(summary, args.output, time.monotonic() - started)

@@ -2,21 +2,24 @@
 
 * Schemas: the kept rows are the document schema + every signal column + robots fields + what
   refine adds (C4 lines removed, PII redactions); removed rows add the decision columns.
-* ``read_parquet_rows`` / ``ReadParquetFn``: any Parquet with ``url`` and ``text`` (Beam's
-  FileSystems, so gs:// and s3:// work); unknown columns are dropped and counted, bad rows and files
-  become rejected records (``REJECTED`` output), never a crash.
-* ``_write``: rows go to a fixed number of files by doc_id hash and are sorted inside each file,
-  so the output is byte-identical for any number of workers.
+* ``read_parquet_rows`` / ``ReadParquetFn``: any Parquet with ``url`` and ``text``, read with
+  ``pipelines.inputs.read_parquet`` (Beam's FileSystems, so gs:// and s3:// work); unknown columns
+  are dropped and counted, bad rows and files become dead letters (``REJECTED`` output, the one
+  shape of ``pipelines.writers.dead_letter``), never a crash.
+* ``_write`` / ``write_rejected``: ``pipelines.writers``' sharded writer (``shard_of`` on the
+  doc_id; sorted inside each file), so the output is byte-identical for any number of workers.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Mapping
 
 import apache_beam as beam
 import pyarrow as pa
 
-from pipelines import outputs
+from pipelines.inputs import read_parquet
 from pipelines.schema import REQUIRED_INPUT_COLUMNS, doc_id_for, extend, row_doc_id
+from pipelines.writers import WriteDeadLettersFn, WriteSharded, dead_letter, part_name, shard_of
 
 REJECTED = "rejected"
 REMOVED = "removed"
@@ -59,64 +62,51 @@ def input_schema() -> pa.Schema:
 
 # ---------------------------------------------------------------------------------------- reading
 def _rejected(path: str, index: int | None, url: Any, reason: str, detail: str) -> dict:
-    return {"input_file": path, "row": index, "url": url if isinstance(url, str) else None,
-            "stage": "refine", "reason": reason, "detail": detail[:500]}
+    return dead_letter("refine", reason, detail, file=path or None, row=index, url=url)
 
 
 def read_parquet_rows(path: str, batch_rows: int = 1000) -> Iterable[tuple[str, Any]]:
-    """``("row", dict)``, ``("rejected", dict)`` or ``("dropped_column", name)`` for one file."""
-    import pyarrow.parquet as pq
-    from apache_beam.io.filesystems import FileSystems
-
+    """``("row", dict)``, ``("rejected", dict)`` or ``("dropped_column", name)`` for one file
+    (read with ``pipelines.inputs.read_parquet``)."""
     known = input_schema()
-    try:
-        fh = FileSystems.open(path)
-        pfile = pq.ParquetFile(fh)
-    except Exception as exc:  # not Parquet, unreadable, vanished
-        yield "rejected", _rejected(path, None, None, "unreadable_file", f"{type(exc).__name__}: {exc}")
-        return
-    names = pfile.schema_arrow.names
-    missing = [c for c in REQUIRED_INPUT_COLUMNS if c not in names]
-    if missing:
-        yield "rejected", _rejected(path, None, None, "missing_columns",
-                                    f"input needs columns {', '.join(REQUIRED_INPUT_COLUMNS)}; "
-                                    f"missing {', '.join(missing)}")
-        return
-    for name in names:
-        if known.get_field_index(name) < 0:
-            yield "dropped_column", name
-    wanted = [n for n in names if known.get_field_index(n) >= 0]
     index = 0
-    try:
-        for batch in pfile.iter_batches(batch_size=batch_rows, columns=wanted):
-            columns = {}
-            for name in batch.schema.names:
-                column = batch.column(name)
-                target = known.field(name).type
-                if column.type != target:
-                    try:
-                        column = column.cast(target)
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                        yield "rejected", _rejected(path, index, None, "bad_column_type",
-                                                    f"column {name}: {column.type} cannot become {target}: {exc}")
-                        return
-                columns[name] = column
-            for row in pa.table(columns).to_pylist():
-                url, text = row.get("url"), row.get("text")
-                if not isinstance(url, str) or not url:
-                    yield "rejected", _rejected(path, index, url, "missing_url", "url is null or empty")
-                elif not isinstance(text, str):
-                    yield "rejected", _rejected(path, index, url, "missing_text", "text is null")
-                else:
-                    row["doc_id"] = row_doc_id(row.get("doc_id"), url, text)
-                    if row.get("pii_counts") is not None:
-                        row["pii_counts"] = dict(row["pii_counts"])
-                    yield "row", row
-                index += 1
-    except Exception as exc:  # a corrupt row group: keep what was read, report the rest
-        yield "rejected", _rejected(path, index, None, "corrupt_file", f"{type(exc).__name__}: {exc}")
-    finally:
-        fh.close()
+    for kind, value in read_parquet(path, [n for n in known.names], required=REQUIRED_INPUT_COLUMNS,
+                                    batch_rows=batch_rows):
+        if kind == "problem":
+            detail = (f"input needs columns {', '.join(REQUIRED_INPUT_COLUMNS)}; missing {', '.join(value.missing)}"
+                      if value.reason == "missing_columns" else value.detail)
+            yield "rejected", _rejected(path, index if value.reason == "corrupt_file" else None, None,
+                                        value.reason, detail)
+            return
+        if kind == "schema":
+            for name in value.names:
+                if known.get_field_index(name) < 0:
+                    yield "dropped_column", name
+            continue
+        columns = {}
+        for name in value.schema.names:
+            column = value.column(name)
+            target = known.field(name).type
+            if column.type != target:
+                try:
+                    column = column.cast(target)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    yield "rejected", _rejected(path, index, None, "bad_column_type",
+                                                f"column {name}: {column.type} cannot become {target}: {exc}")
+                    return
+            columns[name] = column
+        for row in pa.table(columns).to_pylist():
+            url, text = row.get("url"), row.get("text")
+            if not isinstance(url, str) or not url:
+                yield "rejected", _rejected(path, index, url, "missing_url", "url is null or empty")
+            elif not isinstance(text, str):
+                yield "rejected", _rejected(path, index, url, "missing_text", "text is null")
+            else:
+                row["doc_id"] = row_doc_id(row.get("doc_id"), url, text)
+                if row.get("pii_counts") is not None:
+                    row["pii_counts"] = dict(row["pii_counts"])
+                yield "row", row
+            index += 1
 
 
 class ReadParquetFn(beam.DoFn):
@@ -131,51 +121,28 @@ class ReadParquetFn(beam.DoFn):
 
 
 # ---------------------------------------------------------------------------------------- writing
-def shard_of(doc_id: str, shards: int) -> int:
-    return int(doc_id[:15], 16) % shards if all(c in "0123456789abcdef" for c in doc_id[:15]) \
-        else int(doc_id_for(doc_id)[:15], 16) % shards
-
-
 def _row_order(row: Mapping[str, Any]):
     return (row["doc_id"], row.get("url") or "", row.get("warc_file") or "", row.get("warc_offset") or -1,
             row.get("text") or "")
 
 
-class WriteShardFn(beam.DoFn):
-    def __init__(self, output: str, subdir: str, shards: int, schema: pa.Schema):
-        self.output = output
-        self.subdir = subdir
-        self.shards = shards
-        self.schema = schema
-
-    def process(self, element):
-        index, rows = element
-        rows = sorted(rows, key=_row_order)
-        name = f"part-{index:05d}-of-{self.shards:05d}.parquet"
-        if self.subdir:
-            name = f"{self.subdir}/{name}"
-        names = set(self.schema.names)
-        outputs.write_parquet(outputs.join(self.output, name), [{k: v for k, v in r.items() if k in names}
-                                                               for r in rows], self.schema)
-        yield name
-
-
-class WriteRejectedFn(beam.DoFn):
-    def __init__(self, output: str, shards: int):
-        self.output = output
-        self.shards = shards
-
-    def process(self, element):
-        index, rows = element
-        rows = sorted(rows, key=lambda r: (r["input_file"] or "", r["row"] if r["row"] is not None else -1,
-                                           r["url"] or "", r["reason"], r["detail"]))
-        name = f"rejected/part-{index:05d}-of-{self.shards:05d}.jsonl"
-        outputs.write_bytes_atomic(outputs.join(self.output, name), outputs.jsonl_bytes(rows))
-        yield name
-
-
 def _write(pcoll, label: str, output: str, subdir: str, shards: int, schema: pa.Schema):
-    return (pcoll
-            | f"Key{label}" >> beam.Map(lambda r, n=shards: (shard_of(r["doc_id"], n), r))
-            | f"Group{label}" >> beam.GroupByKey()
-            | f"Write{label}" >> beam.ParDo(WriteShardFn(output, subdir, shards, schema)))
+    """Rows -> ``shards`` Parquet files by doc_id (``pipelines.writers``); the names written."""
+    return pcoll | f"Write{label}" >> WriteSharded(output, subdir, shards, schema, _row_order)
+
+
+def _rejected_file(r: Mapping[str, Any], shards: int) -> int:
+    return shard_of(doc_id_for(f"{r['file']}\n{r['row']}\n{r['url']}"), shards)
+
+
+def write_rejected(rejected, output: str, shards: int):
+    """Dead letters -> ``OUTPUT/rejected/part-SSSSS-of-NNNNN.jsonl`` (the one dead-letter format)."""
+    return (rejected
+            | "KeyRejected" >> beam.Map(lambda r, n=shards: (_rejected_file(r, n), r))
+            | "GroupRejected" >> beam.GroupByKey()
+            | "WriteRejected" >> beam.ParDo(WriteDeadLettersFn(
+                output, "rejected", functools.partial(_part_stem, shards=shards), "refine")))
+
+
+def _part_stem(index: int, shards: int) -> str:
+    return part_name(index, shards, ext="x")[:-2]

@@ -40,16 +40,7 @@ DOC_FIELDS: list[pa.Field] = [
 
 DOC_SCHEMA = pa.schema(DOC_FIELDS)
 
-DEAD_LETTER_FIELDS: list[pa.Field] = [
-    pa.field("warc_file", pa.string()),
-    pa.field("warc_offset", pa.int64()),
-    pa.field("warc_record_id", pa.string()),
-    pa.field("url", pa.string()),
-    pa.field("stage", pa.string()),
-    pa.field("reason", pa.string()),
-    pa.field("detail", pa.string()),
-]
-DEAD_LETTER_SCHEMA = pa.schema(DEAD_LETTER_FIELDS)
+# Dead letters have one shape for every stage: pipelines.writers.dead_letter (JSON lines).
 
 REQUIRED_INPUT_COLUMNS = ("url", "text")
 

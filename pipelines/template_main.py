@@ -2,8 +2,8 @@
 
 Dataflow starts the template's launcher with every parameter as ``--name=value`` plus its own
 pipeline options (project, region, temp/staging locations, job name, service account...).  The
-parameters below (one per entry of infra/dataflow/metadata.json, tested to match) become options
-of the ``all`` stage; everything else passes through to Beam.  Defaults that only make sense on
+parameters (registered in ``pipelines.stages``; one per entry of infra/dataflow/metadata.json,
+tested to match) become options of the ``all`` stage; everything else passes through to Beam.  Defaults that only make sense on
 Dataflow are added when absent: the Dataflow runner (the stages' default is the local runner),
 ``--sdk_location=container`` (the image already holds Beam) and the worker image baked into the
 template image at build time (``CORPUS_WORKER_IMAGE``).
@@ -23,18 +23,12 @@ import shlex
 import sys
 from typing import Mapping, Sequence
 
+from pipelines import stages
+
 log = logging.getLogger("pipelines.template")
 
-# template parameter -> option of `python -m pipelines all`
-TEMPLATE_PARAMETERS = {
-    "snapshot": "--snapshot",
-    "max_warcs": "--max-warcs",
-    "source": "--source",
-    "output": "--output",
-    "config": "--config",
-    "stages": "--stages",
-    "tokenizer": "--tokenizer",
-}
+# template parameter -> option of `python -m pipelines all` (the stage registry's template stage)
+TEMPLATE_PARAMETERS = dict(stages.stage(stages.TEMPLATE_STAGE).template_parameters)
 WORKER_IMAGE_ENV = "CORPUS_WORKER_IMAGE"
 # Secret Manager secret (short name in this project, or projects/P/secrets/S) holding the AWS
 # key for s3://commoncrawl as JSON {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ...}.
@@ -50,7 +44,7 @@ def to_cli(argv: Sequence[str], environ=os.environ) -> list[str]:
     for name in TEMPLATE_PARAMETERS:
         parser.add_argument(f"--{name}", default=None)
     params, beam_args = parser.parse_known_args(list(argv))
-    cli = ["all"]
+    cli = [stages.TEMPLATE_STAGE]
     for name, option in TEMPLATE_PARAMETERS.items():
         value = getattr(params, name)
         if value is not None and str(value).strip() != "":  # an unset optional parameter may arrive empty

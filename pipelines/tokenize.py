@@ -29,10 +29,12 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines import outputs
-from pipelines.cli import CliError
+from pipelines.inputs import iter_documents
+from pipelines.inputs import list_inputs as _list_inputs
 from pipelines.config import load_config
 from pipelines.runner import is_local, make_options, new_pipeline
 from pipelines.schema import row_doc_id
+from pipelines.writers import WriteDeadLettersFn, dead_letter
 from pipelines.tokenize_cli import (load_stage_tokenizer, print_summary, resolve_settings,  # noqa: F401
                                     stage_manifest_config, stage_summary)
 from tokenization import manifest as mf
@@ -83,30 +85,19 @@ def _file_stem(path: str) -> str:
 
 
 def list_inputs(input_path: str) -> list[str]:
-    """Parquet files named by --input: a directory (its *.parquet), one file, or a glob."""
-    from apache_beam.io.filesystems import FileSystems
-
-    if any(c in input_path for c in "*?["):
-        pattern = input_path
-    elif input_path.endswith(".parquet"):
-        pattern = input_path
-    else:
-        pattern = outputs.join(input_path, "*.parquet")
-    try:
-        found = FileSystems.match([pattern])[0].metadata_list
-    except Exception as exc:  # noqa: BLE001 - Beam raises BeamIOError for unreachable paths
-        raise CliError(f"--input {input_path}: cannot list it ({exc})") from None
-    files = sorted(m.path for m in found if not posixpath.basename(m.path).startswith((".", "_")))
-    if not files:
-        raise CliError(f"--input {input_path}: no .parquet files found (looked for {pattern})")
-    return files
+    """Parquet files named by --input (``pipelines.inputs``: comma list of files, folders, globs)."""
+    return _list_inputs(input_path)
 
 
 # ---------------------------------------------------------------------------------------- DoFns
 def _rejected(path: str, row: int | None, reason: str, detail: str = "", doc_id: str | None = None):
-    return beam.pvalue.TaggedOutput(REJECTED, (path, {"file": path, "row": row, "doc_id": doc_id,
-                                                      "stage": "tokenize", "reason": reason,
-                                                      "detail": detail[:500]}))
+    return beam.pvalue.TaggedOutput(REJECTED, (path, dead_letter("tokenize", reason, detail[:500], file=path,
+                                                                 row=row, doc_id=doc_id)))
+
+
+# The reader's problems under the reasons this stage has always reported.
+PROBLEM_REASONS = {"missing_columns": "missing_text_column", "unreadable_file": "unreadable_parquet",
+                   "corrupt_file": "unreadable_parquet"}
 
 
 class ReadDocsFn(beam.DoFn):
@@ -122,27 +113,22 @@ class ReadDocsFn(beam.DoFn):
 
     def process(self, path: str) -> Iterable[Any]:
         from tokenization.encoding import text_problem
-        from tokenization.tokenizer import MissingTextColumn, parquet_rows
 
-        row = 0
-        try:
-            with BeamFileSystem().open_input_file(path) as fh:
-                for row, doc_id, url, text in parquet_rows(fh, self.batch_rows):
-                    problem = text_problem(text, self.max_chars)
-                    if problem:
-                        self.bad.inc()
-                        yield _rejected(path, row, *problem, doc_id=doc_id)
-                        continue
-                    did = row_doc_id(doc_id, url, text)
-                    h = doc_hash(self.seed, did)
-                    self.docs.inc()
-                    yield split_of(h, self.val_fraction), h, did, text
-        except MissingTextColumn as exc:
-            self.bad.inc()
-            yield _rejected(path, None, "missing_text_column", str(exc))
-        except Exception as exc:  # noqa: BLE001 - a corrupt file must not stop the run
-            self.bad.inc()
-            yield _rejected(path, row, "unreadable_parquet", f"{type(exc).__name__}: {exc}")
+        for kind, value in iter_documents(path, self.batch_rows):
+            if kind == "problem":  # a file that cannot be read (further) is one dead letter
+                self.bad.inc()
+                yield _rejected(path, value.row, PROBLEM_REASONS.get(value.reason, value.reason), value.detail)
+                continue
+            row, doc_id, url, text = value
+            problem = text_problem(text, self.max_chars)
+            if problem:
+                self.bad.inc()
+                yield _rejected(path, row, *problem, doc_id=doc_id)
+                continue
+            did = row_doc_id(doc_id, url, text)
+            h = doc_hash(self.seed, did)
+            self.docs.inc()
+            yield split_of(h, self.val_fraction), h, did, text
 
 
 class EncodeFn(beam.DoFn):
@@ -218,16 +204,9 @@ class WriteShardFn(beam.DoFn):
         yield {"split": split, "bucket": bucket, "staged": staged, **info}
 
 
-class WriteRejectedFn(beam.DoFn):
-    def __init__(self, output: str):
-        self.output = output
-
-    def process(self, element) -> Iterable[str]:
-        path, rows = element
-        rows = sorted(rows, key=lambda r: (r["row"] if r["row"] is not None else -1, r["reason"]))
-        name = f"dead-letter/{_file_stem(path)}.jsonl"
-        outputs.write_bytes_atomic(outputs.join(self.output, name), outputs.jsonl_bytes(rows))
-        yield name
+def WriteRejectedFn(output: str) -> WriteDeadLettersFn:  # noqa: N802 - the DoFn it always was
+    """(input path, dead letters) -> ``dead-letter/<input file stem>.jsonl`` (the one format)."""
+    return WriteDeadLettersFn(output, "dead-letter", _file_stem, "tokenize")
 
 
 class FinalizeFn(beam.DoFn):
@@ -347,21 +326,23 @@ def _tokenizer_side(tokenizer) -> dict:
 
 
 class WriteSummaryFn(beam.DoFn):
-    def __init__(self, output: str, input_desc: str):
+    def __init__(self, output: str, input_desc: str, final_output: str | None = None):
         self.output = output
         self.input_desc = input_desc
+        self.final_output = final_output or output
 
     def process(self, manifest):
-        summary = stage_summary(manifest, self.input_desc, self.output)
+        summary = stage_summary(manifest, self.input_desc, self.final_output)
         outputs.write_json(outputs.join(self.output, "summary.json"), summary)
         yield summary
 
 
 def build(pipeline, inputs, output: str, settings: Mapping[str, Any], tokenizer, vocab_size: int,
-          source: str, manifest_config: Mapping[str, Any]) -> dict:
+          source: str, manifest_config: Mapping[str, Any], final_output: str | None = None) -> dict:
     """The tokenize graph.  ``inputs``: Parquet paths, or a PCollection of them (written earlier in
     the same job); ``tokenizer``: its JSON, or a single-element PCollection of it.  Returns
-    ``{"summary": PCollection[dict]}``; manifest.json and summary.json are written last."""
+    ``{"summary": PCollection[dict]}``; manifest.json and summary.json are written last.
+    ``final_output``: where a staged ``output`` is moved at commit (named in summary.json)."""
     paths = inputs if isinstance(inputs, beam.PCollection) else pipeline | "Inputs" >> beam.Create(inputs)
     input_count = paths | "CountInputs" >> beam.combiners.Count.Globally()
     shards, totals, rejected = paths | "Tokenize" >> Tokenize(output, settings, tokenizer, vocab_size)
@@ -380,14 +361,16 @@ def build(pipeline, inputs, output: str, settings: Mapping[str, Any], tokenizer,
                     rejected_files=beam.pvalue.AsList(rejected_files),
                     input_files=beam.pvalue.AsSingleton(input_count),
                     **_tokenizer_side(tokenizer)))
-    summary = manifest | "WriteSummary" >> beam.ParDo(WriteSummaryFn(output, manifest_config.get("input", "")))
+    summary = manifest | "WriteSummary" >> beam.ParDo(WriteSummaryFn(output, manifest_config.get("input", ""),
+                                                                       final_output))
     return {"summary": summary}
 
 
 # ---------------------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True,
-                        help="directory of Parquet documents (needs a 'text' column), a .parquet file or a glob")
+                        help="Parquet documents (need a 'text' column): comma list of folders (their top-level "
+                             "*.parquet), files and globs; local, gs:// or s3://")
     parser.add_argument("--tokenizer", required=True,
                         help="tokenizer.json, or a tiktoken-format BPE file (base64 token + rank per line)")
     parser.add_argument("--output", required=True, help="shards directory (local, gs:// or s3://)")
@@ -420,13 +403,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     where = "locally" if is_local(options) else "on the configured runner"
     log.info("tokenize: %d input file(s) -> %s, running %s", len(paths), args.output, where)
     started = time.monotonic()
-    def job():
+    def job(target):   # a staging folder; outputs.run_stage moves its files into args.output
         with new_pipeline(beam_args) as pipeline:
-            build(pipeline, paths, args.output, s, tok_json, vocab_size(tok), posixpath.basename(args.tokenizer),
-                  manifest_config)
+            build(pipeline, paths, target, s, tok_json, vocab_size(tok), posixpath.basename(args.tokenizer),
+                  manifest_config, final_output=args.output)
         # Both are written by the job; parsing the manifest checks it is complete.
-        mf.parse_manifest(outputs_read_bytes(outputs.join(args.output, mf.MANIFEST_NAME)),
-                          outputs.join(args.output, mf.MANIFEST_NAME))
+        mf.parse_manifest(outputs_read_bytes(outputs.join(target, mf.MANIFEST_NAME)),
+                          outputs.join(target, mf.MANIFEST_NAME))
 
     summary = outputs.run_stage(args, "tokenize", STAGE_OUTPUTS, job)
     print_summary(summary, args.output, time.monotonic() - started)

@@ -22,7 +22,20 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines import outputs
-from pipelines.tokenize import BeamFileSystem
+from pipelines.inputs import iter_documents
+from pipelines.schema import row_doc_id
+
+
+def training_docs(path: str) -> Iterable[tuple[int, str, str]]:
+    """(row, doc id, text) of every row of one file with a non-empty text (``pipelines.inputs``
+    reads it); a file that cannot be read fails the training step, naming the file.  The same rows
+    and ids as ``tokenization.tokenizer.iter_parquet_docs`` gives the standalone trainer."""
+    for kind, value in iter_documents(path):
+        if kind == "problem":
+            raise ValueError(f"{path}: cannot train on it: {value.reason} ({value.detail})")
+        row, doc_id, url, text = value
+        if isinstance(text, str) and text:
+            yield row, row_doc_id(doc_id, url, text), text
 
 
 class HashDocsFn(beam.DoFn):
@@ -33,9 +46,8 @@ class HashDocsFn(beam.DoFn):
 
     def process(self, path: str) -> Iterable[tuple[bytes, str, int]]:
         from tokenization.shards import doc_hash
-        from tokenization.tokenizer import iter_parquet_docs
 
-        for row, doc_id, _ in iter_parquet_docs(BeamFileSystem(), path):
+        for row, doc_id, _ in training_docs(path):
             yield doc_hash(self.seed, doc_id), path, row
 
 
@@ -54,12 +66,10 @@ class ReadChosenFn(beam.DoFn):
         self.docs = Metrics.counter("tokenizer_training", "sample_documents")
 
     def process(self, path: str, wanted):
-        from tokenization.tokenizer import iter_parquet_docs
-
         rows = None if wanted is None else set(wanted.get(path, ()))
         if rows is not None and not rows:
             return
-        for row, _, text in iter_parquet_docs(BeamFileSystem(), path):
+        for row, _, text in training_docs(path):
             if rows is None or row in rows:
                 self.docs.inc()
                 yield (path, row), text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import apache_beam as beam
 
-from pipelines.connected_components import ConnectedComponents
+from pipelines.dedup.components import ConnectedComponents
 from pipelines.runner import new_pipeline
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
-from filters.dedup_text import normalize_text, shingle_hashes, shingle_set, jaccard, word_shingles
-from filters.minhash import (MinHasher, band_keys, candidate_probability, check_lsh_params, estimated_jaccard,
+from filters.dedup.text import normalize_text, shingle_hashes, shingle_set, jaccard, word_shingles
+from filters.dedup.minhash import (MinHasher, band_keys, candidate_probability, check_lsh_params, estimated_jaccard,
                              s_curve_midpoint, s_curve_threshold, signature_from_bytes, signature_to_bytes)
 
 

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.dedup_text import jaccard, normalize_text, shingle_set
-from pipelines import dedup
+from filters.dedup.text import jaccard, normalize_text, shingle_set
+from pipelines import dedup, writers
 from pipelines.cli import main as cli_main
 
 UTC = dt.timezone.utc
@@ -209,8 +209,11 @@ def test_line_level_removal_across_documents(stage):
 
 def test_bad_rows_are_dead_lettered_and_summary_adds_up(stage):
     s = stage["summary"]
-    rej = pq.read_table(next((stage["base"] / "out1" / "rejected").glob("*.parquet"))).to_pylist()
+    files = sorted((stage["base"] / "out1" / "rejected").iterdir())
+    assert [f.name for f in files] == ["part-00000-of-00001.jsonl"]  # the one dead-letter format
+    rej = [json.loads(line) for line in files[0].read_text().splitlines()]
     assert [(r["reason"], r["stage"]) for r in rej] == [("missing_text", "dedup")]
+    assert set(rej[0]) == set(writers.DEAD_LETTER_KEYS)
     assert s["rejected"] == 1
     assert s["documents_in"] == len(stage["kept"]) + len(stage["removed"])
     assert s["documents_kept"] == len(stage["kept"])

@@ -9,7 +9,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from filters.dedup_text import (char_class, jaccard, line_hash, normalize_line, normalize_lines, normalize_text,
+from filters.dedup.text import (char_class, jaccard, line_hash, normalize_line, normalize_lines, normalize_text,
                                 shingle_hash_reference, shingle_hashes, shingle_set, word_shingles, KEEP,
                                 SEPARATOR, DIGIT)
 
@@ -79,7 +79,7 @@ def test_normalize_lines_aligns_with_split_lines():
 
 def test_line_hash_is_stable_across_processes():
     value = line_hash("all rights reserved")
-    code = "from filters.dedup_text import line_hash; print(line_hash('all rights reserved'))"
+    code = "from filters.dedup.text import line_hash; print(line_hash('all rights reserved'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(__import__("pathlib").Path(__file__).parent.parent))
     assert int(other.stdout) == value

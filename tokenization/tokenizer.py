@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import heapq
+import json
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from tokenization.encoding import DEFAULT_MAX_CHARS, text_pieces
 from tokenization.dochash import doc_hash, row_doc_id
@@ -221,8 +222,23 @@ def tokenizer_meta(tokenizer_json: str, source: str) -> dict:
 document_id = row_doc_id  # the one fallback id policy (tokenization.dochash)
 
 
+def _success_listing(fs, root: str) -> set[str]:
+    """Top-level names the folder's ``_SUCCESS`` (a stage's JSON marker) lists; empty otherwise."""
+    try:
+        with fs.open_input_stream(f"{root.rstrip('/')}/_SUCCESS") as fh:
+            marker = json.loads(fh.read().decode("utf-8"))
+        return {f for f in marker.get("files") or [] if isinstance(f, str) and "/" not in f}
+    except Exception:  # noqa: BLE001 - absent, empty (Spark) or not ours: lists nothing
+        return set()
+
+
 def list_parquet(input_dir: str) -> tuple[object, list[str]]:
-    """(pyarrow filesystem, sorted Parquet paths) for a directory, glob-free; local, s3:// or gs://."""
+    """(pyarrow filesystem, sorted Parquet paths) for a directory, glob-free; local, s3:// or gs://.
+
+    The standalone trainer's lister (no Beam here); the same rule as ``pipelines.inputs`` for one
+    folder: its top-level ``*.parquet``, names starting with ``_`` or ``.`` skipped unless the
+    folder's ``_SUCCESS`` lists them.  The pipelines list and read with ``pipelines.inputs`` and
+    pass ``files``/``docs`` to :func:`sample_texts`."""
     import pyarrow.fs as pafs
 
     if "://" in input_dir:
@@ -235,9 +251,10 @@ def list_parquet(input_dir: str) -> tuple[object, list[str]]:
     if info.type != pafs.FileType.Directory:
         raise FileNotFoundError(f"--input {input_dir}: no such directory")
     # Top level only, like the stages: refine keeps removed documents in DIR/removed/.
+    listed = _success_listing(fs, root)
     files = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(root, recursive=False))
                    if f.type == pafs.FileType.File and f.path.endswith(".parquet")
-                   and not os.path.basename(f.path).startswith((".", "_")))
+                   and (not os.path.basename(f.path).startswith((".", "_")) or os.path.basename(f.path) in listed))
     if not files:
         raise FileNotFoundError(f"--input {input_dir}: no .parquet files in it")
     return fs, files
@@ -278,34 +295,43 @@ def iter_parquet_docs(fs, path: str, batch_rows: int = 2048) -> Iterator[tuple[i
             raise ValueError(f"{path}: Parquet file has no 'text' column") from None
 
 
-def sample_texts(input_dir: str, sample_docs: int | None, seed: int) -> Iterator[str]:
+def sample_texts(input_dir: str, sample_docs: int | None, seed: int, *, files: list[str] | None = None,
+                 docs: Callable[[str], Iterator[tuple[int, str, str]]] | None = None) -> Iterator[str]:
     """Texts of the ``sample_docs`` documents with the smallest seeded hash (all when None).
 
     Two passes so memory holds only ``sample_docs`` small (hash, file, row) tuples, never the texts.
+    ``files`` and ``docs`` (path -> (row, doc id, text) of the rows with text) let a caller list
+    and read with its own I/O (``pipelines.inputs``); by default :func:`list_parquet` and pyarrow.
     """
-    fs, files = list_parquet(input_dir)
+    if files is None:
+        fs, files = list_parquet(input_dir)
+        docs = docs or (lambda path: iter_parquet_docs(fs, path))
+    elif docs is None:
+        raise ValueError("sample_texts: give docs (a reader) with files")
     if sample_docs is None:
         for path in files:
-            for _, _, text in iter_parquet_docs(fs, path):
+            for _, _, text in docs(path):
                 yield text
         return
     keyed = ((doc_hash(seed, doc_id), fi, row)
-             for fi, path in enumerate(files) for row, doc_id, _ in iter_parquet_docs(fs, path))
+             for fi, path in enumerate(files) for row, doc_id, _ in docs(path))
     chosen = heapq.nsmallest(sample_docs, keyed)
     wanted: dict[int, set[int]] = {}
     for _, fi, row in chosen:
         wanted.setdefault(fi, set()).add(row)
     for fi in sorted(wanted):
         rows = wanted[fi]
-        for row, _, text in iter_parquet_docs(fs, files[fi]):
+        for row, _, text in docs(files[fi]):
             if row in rows:
                 yield text
 
 
 def train_from_parquet(input_dir: str, vocab_size: int, *, sample_docs: int | None = None,
-                       seed: int = 0, min_frequency: int = 2) -> Tokenizer:
+                       seed: int = 0, min_frequency: int = 2, files: list[str] | None = None,
+                       docs: Callable[[str], Iterator[tuple[int, str, str]]] | None = None) -> Tokenizer:
     if sample_docs is not None and sample_docs <= 0:
         raise ValueError(f"--sample-docs must be positive, got {sample_docs}")
     # BPE pair counts do not depend on the order texts arrive in, so the second pass can stream
     # in file order; the sample itself is fixed by the seeded hash.
-    return train_bpe(sample_texts(input_dir, sample_docs, seed), vocab_size, min_frequency=min_frequency)
+    return train_bpe(sample_texts(input_dir, sample_docs, seed, files=files, docs=docs), vocab_size,
+                     min_frequency=min_frequency)

@@ -114,8 +114,10 @@ class RunLayout:
         return found[0][1] if found else None
 
     def parquet_files(self, stage: str, sub: str = "") -> list[str]:
-        base = join(self.dir(stage), sub) if sub else self.dir(stage)
-        return [p for p, _ in match(join(base, "*.parquet"))]
+        """The stage's Parquet files by the stages' own listing rule (``pipelines.inputs``)."""
+        from pipelines.inputs import list_parquet
+
+        return list_parquet(join(self.dir(stage), sub) if sub else self.dir(stage))
 
     def jsonl(self, path: str, limit: int = 100_000) -> Iterator[dict]:
         """Rows of a small JSON-lines file (bad lines are noted, not fatal)."""
@@ -138,24 +140,16 @@ class RunLayout:
                 yield row
 
     def batches(self, path: str, columns: Sequence[str], batch_rows: int = 2048):
-        """Record batches of the wanted columns that the file has (others are absent)."""
-        import pyarrow.parquet as pq
+        """Record batches of the wanted columns that the file has (others are absent), read with
+        the stages' reader (``pipelines.inputs.read_parquet``); a bad file is a noted problem."""
+        from pipelines.inputs import read_parquet
 
-        try:
-            fh = open_binary(path)
-            pfile = pq.ParquetFile(fh)
-        except Exception as exc:  # not Parquet, unreadable
-            self.problems.append(f"{path}: not readable Parquet ({type(exc).__name__}: {exc})"[:300])
-            return
-        try:
-            names = set(pfile.schema_arrow.names)
-            wanted = [c for c in columns if c in names]
-            for batch in pfile.iter_batches(batch_size=batch_rows, columns=wanted):
-                yield batch
-        except Exception as exc:  # a corrupt row group: keep what was read
-            self.problems.append(f"{path}: stopped reading ({type(exc).__name__}: {exc})"[:300])
-        finally:
-            fh.close()
+        for kind, value in read_parquet(path, columns, batch_rows=batch_rows):
+            if kind == "batch":
+                yield value
+            elif kind == "problem":
+                what = "not readable Parquet" if value.reason == "unreadable_file" else "stopped reading"
+                self.problems.append(f"{path}: {what} ({value.detail})"[:300])
 
 
 def code_version() -> str:

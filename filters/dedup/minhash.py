@@ -8,7 +8,7 @@ hash is pre-mixed with the MurmurHash3 32-bit finaliser, then permutation k maps
 more than the permutations.  ``tests/test_dedup_minhash.py`` checks that our signatures equal
 datasketch's for the same input hashes.
 
-The input hash of a shingle is the low 32 bits of ``filters.dedup_text.shingle_hashes``.
+The input hash of a shingle is the low 32 bits of ``filters.dedup.text.shingle_hashes``.
 """
 from __future__ import annotations
 

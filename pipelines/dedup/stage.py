@@ -1,22 +1,10 @@
-"""The dedup stage and the reusable ``Deduplicate`` transform (URL -> lines -> MinHash).
+"""The dedup stage: read Parquet, ``Deduplicate``, write sharded Parquet and ``summary.json``.
 
-``python -m pipelines dedup --input DIR_OF_PARQUET --output DIR [--config FILE] [Beam options]``
-reads Parquet with at least ``url`` and ``text`` and writes
-
-* ``DIR/part-NNNNN-of-MMMMM.parquet``: kept documents (+ ``dup_cluster_id``, ``dup_cluster_size``,
-  ``dup_lines_removed``; ``text`` without the removed lines);
-* ``DIR/removed/part-*.parquet``: removed documents with ``dedup_reason`` (url | line-too-short |
-  minhash | duplicate-doc-id) and ``dup_kept_doc_id``;
-* ``DIR/rejected/part-*.parquet``: rows that could not be processed (dead letters);
-* ``DIR/summary.json``.
-
-``Deduplicate(cfg)`` is the same logic as a PTransform over document dicts for other stages
-(refine): ``docs | Deduplicate(cfg)`` -> {"kept", "removed", "rejected", "stats"}.
+``python -m pipelines dedup`` (see ``pipelines.dedup``).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 from typing import Any, Iterable, Mapping
 
@@ -24,120 +12,19 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
 
-from pipelines import outputs
+from filters.dedup.policy import fingerprint
+from pipelines import outputs, stages
 from pipelines.cli import CliError
+from pipelines.inputs import list_inputs
 from pipelines.config import load_config
-from pipelines.dedup_common import MergeStats, fingerprint
-from pipelines.dedup_lines import DedupLines
-from pipelines.dedup_minhash import DedupMinHash
-from pipelines.dedup_url import DedupByUrl
-from pipelines.schema import DEAD_LETTER_SCHEMA, REQUIRED_INPUT_COLUMNS, row_doc_id
-
-KEPT_FIELDS = [pa.field("dup_cluster_id", pa.string()), pa.field("dup_cluster_size", pa.int64()),
-               pa.field("dup_lines_removed", pa.int64())]
-REMOVED_FIELDS = [pa.field("dedup_reason", pa.string()), pa.field("dup_kept_doc_id", pa.string())]
-ADDED_COLUMNS = {f.name for f in KEPT_FIELDS + REMOVED_FIELDS}
-STEPS = ("url", "minhash", "lines")
-
-
-# ---------------------------------------------------------------------------------------------
-# The transform
-
-
-def _prepare(row: Mapping[str, Any]):
-    """Validate one input row and give it a doc_id; bad rows become dead letters."""
-    text, url = row.get("text"), row.get("url")
-    reason = None
-    if not isinstance(text, str):
-        reason = "missing_text"
-    elif url is not None and not isinstance(url, str):
-        reason = "bad_url"
-    if reason:
-        yield pvalue.TaggedOutput("rejected", {
-            "warc_file": row.get("warc_file"), "warc_offset": row.get("warc_offset"),
-            "warc_record_id": row.get("warc_record_id"), "url": url if isinstance(url, str) else None,
-            "stage": "dedup", "reason": reason, "detail": f"doc_id={row.get('doc_id')!r}"})
-        return
-    doc = {k: v for k, v in row.items() if k not in ADDED_COLUMNS}
-    doc["doc_id"] = row_doc_id(doc.get("doc_id"), url, text)
-    yield doc
-
-
-def _no_line_dedup(doc):
-    return dict(doc, dup_lines_removed=0)
-
-
-def _no_minhash(doc):
-    return dict(doc, dup_cluster_id=doc["doc_id"], dup_cluster_size=1)
-
-
-def _stat(name: str):
-    return lambda _: (name, 1)
-
-
-class Deduplicate(beam.PTransform):
-    """document dicts -> {"kept", "removed", "rejected", "stats"} (see module docstring).
-
-    ``cfg`` is the whole config (``load_config()``) or just its ``dedup`` section.
-    """
-
-    def __init__(self, cfg: Mapping[str, Any]):
-        super().__init__()
-        self.cfg = dict(cfg["dedup"] if "dedup" in cfg else cfg)
-        # Fail at construction, not inside a worker, on bad values.
-        self.url = DedupByUrl(self.cfg["url"]) if self.cfg["url"]["enabled"] else None
-        self.lines = DedupLines(self.cfg["lines"]) if self.cfg["lines"]["enabled"] else None
-        self.minhash = (DedupMinHash(self.cfg["minhash"], self.cfg["keep"]["quality_column"])
-                        if self.cfg["minhash"]["enabled"] else None)
-        order = list(self.cfg.get("order") or [])
-        if sorted(order) != sorted(STEPS):
-            raise ValueError(f"dedup.order must list each of {', '.join(STEPS)} once, got {order}")
-        self.order = order
-
-    def expand(self, rows):
-        prepared = rows | "Prepare" >> beam.FlatMap(_prepare).with_outputs("rejected", main="docs")
-        docs = prepared.docs
-        removed, stats = [], [docs | "CountInput" >> beam.Map(_stat("input_docs")),
-                              prepared.rejected | "CountRejected" >> beam.Map(_stat("rejected"))]
-        steps = {"url": ("Url", self.url), "lines": ("Lines", self.lines), "minhash": ("MinHash", self.minhash)}
-        for name, step in (steps[s] for s in self.order):
-            if step is None:
-                continue
-            result = docs | f"Dedup{name}" >> step
-            docs = result["kept"]
-            removed.append(result["removed"])
-            stats.append(result["stats"])
-        if self.lines is None:
-            docs = docs | "NoLineDedup" >> beam.Map(_no_line_dedup)
-        if self.minhash is None:
-            docs = docs | "NoMinHash" >> beam.Map(_no_minhash)
-        removed_all = (tuple(removed) | "AllRemoved" >> beam.Flatten()) if removed else (
-            rows.pipeline | "NoRemoved" >> beam.Create([]))
-        stats.append(docs | "CountKept" >> beam.Map(_stat("kept")))
-        stats_all = (tuple(stats) | "AllStats" >> beam.Flatten()
-                     | "MergeStats" >> beam.CombineGlobally(MergeStats()))
-        return {"kept": docs, "removed": removed_all, "rejected": prepared.rejected, "stats": stats_all}
+from pipelines.dedup.common import MergeStats
+from pipelines.dedup.transform import ADDED_COLUMNS, KEPT_FIELDS, REMOVED_FIELDS, Deduplicate, JoinBack
+from pipelines.schema import REQUIRED_INPUT_COLUMNS
+from pipelines.writers import WriteDeadLettersFn, dead_letter, shard_of
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading and writing
-
-
-def list_inputs(path: str) -> list[str]:
-    from apache_beam.io.filesystems import FileSystems
-
-    if path.endswith(".parquet"):
-        pattern = path
-    else:
-        pattern = outputs.join(path, "*.parquet")
-    try:
-        found = FileSystems.match([pattern])[0].metadata_list
-    except Exception as exc:  # Beam raises BeamIOError for missing buckets/dirs
-        raise FileNotFoundError(f"--input {path}: cannot list Parquet files ({exc})") from None
-    files = sorted(m.path for m in found)
-    if not files:
-        raise FileNotFoundError(f"--input {path}: no .parquet files found")
-    return files
 
 
 def read_schema(files: list[str]) -> pa.Schema:
@@ -189,13 +76,8 @@ class _ReadParquet(beam.DoFn):
                 for batch in pq.ParquetFile(fh).iter_batches(batch_size=self.batch_rows):
                     yield from batch.to_pylist()
         except Exception as exc:  # a corrupt file must not stop the run
-            yield pvalue.TaggedOutput("rejected", {
-                "warc_file": None, "warc_offset": None, "warc_record_id": None, "url": None,
-                "stage": "dedup", "reason": "unreadable_parquet", "detail": f"{path}: {exc}"[:2000]})
-
-
-def shard_of(doc_id: str, shards: int) -> int:
-    return int.from_bytes(hashlib.blake2b(str(doc_id).encode("utf-8"), digest_size=8).digest(), "big") % shards
+            yield pvalue.TaggedOutput("rejected", dead_letter("dedup", "unreadable_parquet", f"{path}: {exc}",
+                                                              file=path))
 
 
 def _sorted_rows(rows: Iterable[dict], key_field: str) -> list[dict]:
@@ -204,28 +86,6 @@ def _sorted_rows(rows: Iterable[dict], key_field: str) -> list[dict]:
     if len(set(keys)) == len(keys):
         return [r for _, r in sorted(zip(keys, rows), key=lambda kr: kr[0])]
     return sorted(rows, key=lambda r: (str(r.get(key_field)), fingerprint(r)))
-
-
-class _WriteShard(beam.DoFn):
-    def __init__(self, directory: str, shards: int, schema: pa.Schema, key_field: str):
-        self.directory = directory
-        self.shards = shards
-        self.schema = schema
-        self.key_field = key_field
-
-    def process(self, element):
-        shard, rows = element
-        rows = _sorted_rows(rows, self.key_field)
-        path = outputs.join(self.directory, f"part-{shard:05d}-of-{self.shards:05d}.parquet")
-        outputs.write_parquet(path, rows, self.schema)
-        yield path
-
-
-def write_sharded(pcoll, label: str, directory: str, shards: int, schema: pa.Schema, key_field: str):
-    return (pcoll
-            | f"{label}Shard" >> beam.Map(lambda r: (shard_of(r.get(key_field), shards), r))
-            | f"{label}Group" >> beam.GroupByKey()
-            | f"{label}Write" >> beam.ParDo(_WriteShard(directory, shards, schema, key_field)))
 
 
 class _WriteSummary(beam.DoFn):
@@ -264,7 +124,49 @@ def summarize(header: Mapping[str, Any], stats: Mapping[str, int]) -> dict:
 
 
 # "*.parquet", not "part-*": any Parquet file there would be read by the next stage as dedup's output.
-STAGE_OUTPUTS = ("*.parquet", "removed/part-*.parquet", "rejected/part-*.parquet", "summary.json")
+STAGE_OUTPUTS = stages.output_patterns("dedup")
+
+
+class _JoinAndWriteShard(beam.DoFn):
+    """(shard, [("row", (fp, row)), ("stub", stub), ...]) -> the shard's kept and removed files.
+
+    The join back to the rows and the grouping by output shard are one shuffle: the rows of a
+    shard are held once (as the writer held them before, to sort them)."""
+
+    def __init__(self, join: JoinBack, output: str, shards: int, kept_schema: pa.Schema,
+                 removed_schema: pa.Schema):
+        self.join = join
+        self.output = output
+        self.shards = shards
+        self.schemas = {"kept": kept_schema, "removed": removed_schema}
+
+    def process(self, element):
+        shard, values = element
+        rows = {}
+        for tag, value in values:
+            if tag == "row":
+                rows.setdefault(value[0], value[1])
+        out: dict[str, list] = {"kept": [], "removed": []}
+        for tag, stub in values:
+            if tag != "stub":
+                continue
+            final, is_gone, stats = self.join.apply(rows[stub["fp"]], stub)
+            for item in stats:
+                yield item
+            out["removed" if is_gone else "kept"].append(final)
+        del rows
+        yield "kept", len(out["kept"])
+        name = f"part-{shard:05d}-of-{self.shards:05d}.parquet"
+        for kind, directory in (("kept", self.output), ("removed", outputs.join(self.output, "removed"))):
+            if out[kind]:  # like a GroupByKey per output: no file for a shard without rows
+                outputs.write_parquet(outputs.join(directory, name), _sorted_rows(out[kind], "doc_id"),
+                                      self.schemas[kind])
+
+
+def _by_shard(tag: str, shards: int):
+    if tag == "row":
+        return lambda fp_row: (shard_of(fp_row[1]["doc_id"], shards), ("row", fp_row))
+    return lambda stub: (shard_of(stub["doc_id"], shards), ("stub", stub))
 
 
 def build(pipeline, files: list[str], output: str, cfg: Mapping[str, Any], input_schema: pa.Schema,
@@ -276,14 +178,24 @@ def build(pipeline, files: list[str], output: str, cfg: Mapping[str, Any], input
             | "Files" >> beam.Create(files)
             | "SpreadFiles" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(_ReadParquet()).with_outputs("rejected", main="rows"))
-    result = read.rows | "Deduplicate" >> Deduplicate(cfg)
-    write_sharded(result["kept"], "Kept", output, shards, kept_schema, "doc_id")
-    write_sharded(result["removed"], "Removed", outputs.join(output, "removed"), shards, removed_schema, "doc_id")
-    rejected = (result["rejected"], read.rejected) | "AllRejected" >> beam.Flatten()
-    write_sharded(rejected, "Rejected", outputs.join(output, "rejected"), 1, DEAD_LETTER_SCHEMA, "detail")
+    dedup = Deduplicate(cfg)
+    keyed_rows, final, stats, rejected = dedup.decide(read.rows)
+    parts = [keyed_rows | "RowsByShard" >> beam.Map(_by_shard("row", shards))]
+    parts += [s | f"StubsByShard{i}" >> beam.Map(_by_shard("stub", shards)) for i, s in enumerate(final)]
+    written = (tuple(parts)
+               | "FlattenShards" >> beam.Flatten()
+               | "GroupShards" >> beam.GroupByKey()
+               | "JoinAndWrite" >> beam.ParDo(_JoinAndWriteShard(dedup.join_back(), output, shards, kept_schema,
+                                                                 removed_schema)))
+    rejected = (rejected, read.rejected) | "AllRejected" >> beam.Flatten()
+    (rejected
+     | "KeyRejected" >> beam.Map(lambda r: (0, r))
+     | "GroupRejected" >> beam.GroupByKey()
+     | "WriteRejected" >> beam.ParDo(WriteDeadLettersFn(output, "rejected", lambda _: "part-00000-of-00001",
+                                                        "dedup")))
     unreadable = read.rejected | "CountUnreadable" >> beam.Map(lambda _: ("unreadable_files", 1))
-    stats = ((result["stats"] | "StatItems" >> beam.FlatMap(lambda d: sorted(d.items())), unreadable)
-             | "StatsWithFiles" >> beam.Flatten()
+    stats = (tuple(stats) + (written, unreadable)
+             | "AllStats" >> beam.Flatten()
              | "FinalStats" >> beam.CombineGlobally(MergeStats()))
     stats | "Summary" >> beam.ParDo(_WriteSummary(outputs.join(output, "summary.json"), header))
 
@@ -316,9 +228,9 @@ def run(args: argparse.Namespace, beam_args: list[str], *, workers: int | None =
     Deduplicate(cfg)  # validate the config before starting workers
     header = {"stage": "dedup", "input": args.input, "output": args.output, "input_files": len(files),
               "config": cfg["dedup"]}
-    def job():
+    def job(target):
         pipeline = new_pipeline(beam_args, workers=workers)
-        build(pipeline, files, args.output, cfg, schema, header)
+        build(pipeline, files, target, cfg, schema, header)
         pipeline.run().wait_until_finish()
 
     summary = outputs.run_stage(args, "dedup", STAGE_OUTPUTS, job)

@@ -6,48 +6,53 @@ from typing import Any, Mapping
 import apache_beam as beam
 from apache_beam import pvalue
 
+from filters.dedup.policy import REASON_URL, first_two
 from filters.url_normalize import UrlNormalizeOptions, normalize_url
-from pipelines.dedup_common import REASON_URL, fingerprint, first_two, removed, url_rank
+from pipelines.dedup.common import removed
 
 
-def _url_key(doc: Mapping[str, Any], opts: UrlNormalizeOptions) -> tuple[str, Mapping[str, Any]]:
-    key = normalize_url(doc.get("url") or "", opts)
+def _url_key(stub: Mapping[str, Any], opts: UrlNormalizeOptions) -> tuple[str, Mapping[str, Any]]:
+    key = normalize_url(stub["url"] or "", opts)
     # Documents without a usable URL are never URL duplicates of each other.
-    return (key if key else "\x00" + str(doc["doc_id"])), doc
+    return (key if key else "\x00" + str(stub["doc_id"])), stub
+
+
+def _rank(stub: Mapping[str, Any]) -> tuple[str, str, str]:
+    return (*stub["urank"], stub["fp"])
 
 
 class _KeepNewest(beam.DoFn):
     def process(self, element):
-        _, docs = element
-        first, second = first_two(docs)
+        _, stubs = element
+        first, second = first_two(stubs)
         if second is None:
             yield first
             return
         # Two passes over the group (re-iterable, possibly paged) instead of a list: one URL
         # fetched a million times must not sit in memory.
         best = None
-        for doc in docs:
-            rank = (*url_rank(doc), fingerprint(doc))
+        for stub in stubs:
+            rank = _rank(stub)
             best = rank if best is None or rank < best else best
         emitted = False
-        for doc in docs:
-            if not emitted and (*url_rank(doc), fingerprint(doc)) == best:
+        for stub in stubs:
+            if not emitted and _rank(stub) == best:
                 emitted = True
-                yield doc
+                yield stub
             else:
-                yield pvalue.TaggedOutput("removed", removed(doc, REASON_URL, best[1]))
+                yield pvalue.TaggedOutput("removed", removed(stub, REASON_URL, best[1]))
                 yield pvalue.TaggedOutput("stats", ("url_removed", 1))
 
 
 class DedupByUrl(beam.PTransform):
-    """docs -> {"kept", "removed", "stats"}."""
+    """stubs -> {"kept", "removed", "stats"}."""
 
     def __init__(self, url_cfg: Mapping[str, Any]):
         super().__init__()
         self.opts = UrlNormalizeOptions.from_config(url_cfg)
 
-    def expand(self, docs):
-        out = (docs
+    def expand(self, stubs):
+        out = (stubs
                | "KeyByUrl" >> beam.Map(_url_key, self.opts)
                | "GroupByUrl" >> beam.GroupByKey()
                | "KeepNewest" >> beam.ParDo(_KeepNewest()).with_outputs("removed", "stats", main="kept"))

@@ -1,4 +1,4 @@
-"""Helpers shared by the dedup transforms: keep policies as sortable keys, stats, removed rows.
+"""Which document wins: keep policies as sortable keys, row fingerprints, removal reasons.
 
 Every "which document wins" decision is a minimum over a totally ordered key that depends only on
 the document, never on the order Beam delivers elements, so results are the same on any number of
@@ -12,8 +12,6 @@ import json
 import math
 import struct
 from typing import Any, Iterable, Mapping
-
-import apache_beam as beam
 
 REASON_URL = "url"
 REASON_LINES = "line-too-short"
@@ -89,44 +87,15 @@ def url_rank(doc: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def fingerprint(doc: Mapping[str, Any]) -> str:
-    """Hash of a whole row: the last tie-break between rows that agree on every policy field."""
+    """Hash of a whole row: the last tie-break between rows that agree on every policy field.
+
+    The dedup transform takes it once per input row (before any step changes the row) and uses
+    that value for every tie-break, so the steps never need the row itself."""
     blob = json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
-
-
-def removed(doc: Mapping[str, Any], reason: str, kept_doc_id: str | None) -> dict:
-    out = dict(doc)
-    out["dedup_reason"] = reason
-    out["dup_kept_doc_id"] = kept_doc_id
-    return out
 
 
 def first_two(values: Iterable[Any]) -> tuple[Any, Any]:
     """The first two values of a (possibly huge, lazily paged) iterable, without reading the rest."""
     it = iter(values)
     return next(it, None), next(it, None)
-
-
-class MergeStats(beam.CombineFn):
-    """(name, value) pairs -> {name: total}; names starting with "max_" keep the maximum."""
-
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, acc, element):
-        name, value = element
-        if name.startswith("max_"):
-            acc[name] = max(acc.get(name, value), value)
-        else:
-            acc[name] = acc.get(name, 0) + value
-        return acc
-
-    def merge_accumulators(self, accs):
-        out: dict = {}
-        for acc in accs:
-            for item in acc.items():
-                self.add_input(out, item)
-        return out
-
-    def extract_output(self, acc):
-        return dict(sorted(acc.items()))
