@@ -9,8 +9,10 @@ whole process tree is sampled by ``bench.bench_extract.measure_tree`` (user+syst
 medians of ``--repeats`` runs:
 
 - ours: ``python -m pipelines extract --direct_num_workers=1`` with every signal
-  (``bench.bench_extract.pipeline_run``); ``--ours-config fast='  trafilatura: {fast: true}'``
-  adds a variant with more YAML under ``extract:``;
+  (``bench.bench_extract.pipeline_run``), once with the default config and once with the
+  documented fast configuration (``FAST_CONFIG``: resiliparse extraction; ``--no-fast`` skips
+  it); ``--ours-config name='  trafilatura: {favor_precision: true}'`` adds a variant with more
+  YAML under ``extract:``;
 - datatrove, one task: WarcReader -> Trafilatura(favour_precision) -> GopherRepetitionFilter ->
   GopherQualityFilter -> C4QualityFilter -> FineWebQualityFilter -> PIIFormatter -> JsonlWriter.
   trafilatura is imported before datatrove forks its extractor child and the per-page limit is
@@ -20,6 +22,13 @@ medians of ``--repeats`` runs:
 Both are charged per page offered to the extractor (our summary's kept + too_short +
 empty_extraction + dead-lettered HTML pages), so the pages-per-CPU-second ratio is the ratio of
 CPU seconds.  Prints each run, the medians and ours/datatrove; ``--json`` writes them all.
+
+``--small-warc PATH`` (e.g. ``samples/sample.warc.gz``) also runs every side on a small WARC and
+prints the ratio *at the margin*: (pages of the big WARC - pages of the small one) per (CPU-s of
+the big run - CPU-s of the small run), i.e. with each side's fixed start-up cost (Beam, models,
+datatrove's executor) taken out.  That is the per-page cost a Dataflow worker pays once it is
+running -- the figure that scales to a snapshot; the whole-run ratio charges the start-up to 990
+pages.
 """
 from __future__ import annotations
 
@@ -44,6 +53,8 @@ from bench.bench_extract import DEFAULT_WARC, measure_tree, pipeline_run  # noqa
 PEER_REQUIREMENTS = ["datatrove==0.10.1", "warcio==1.8.1", "faust-cchardet==3.2.0", "python-magic==0.4.27",
                      "trafilatura==1.11.0", "lxml_html_clean==0.4.6", "spacy==3.8.18", "nltk==3.10.4", "orjson==3.13.0"]
 DEFAULT_VENV = Path(tempfile.gettempdir()) / "corpus-bench-datatrove-venv"
+# The documented fast configuration (README / BENCHMARKS.md "Cost per page"), YAML under extract:.
+FAST_CONFIG = "  extractor: resiliparse"
 
 DATATROVE_SCRIPT = r'''
 import sys
@@ -137,6 +148,22 @@ def extraction_f1(warc: Path, extra_config: str = "") -> dict:
     return score(texts, str(truth))
 
 
+def head_warc(warc: Path, records: int) -> Path:
+    """The first ``records`` records of ``warc`` as a new .warc.gz in the temp dir (a clean small
+    input both sides can read: the bundled sample holds deliberately broken records)."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.warcwriter import WARCWriter
+
+    out = Path(tempfile.mkdtemp(prefix="bench-peers-")) / f"head{records}-{warc.name}"
+    with open(warc, "rb") as src, open(out, "wb") as dst:
+        writer = WARCWriter(dst, gzip=True)
+        for i, record in enumerate(ArchiveIterator(src)):
+            if i >= records:
+                break
+            writer.write_record(record)
+    return out
+
+
 def median_of(runs: list[dict], key: str = "cpu_s") -> float:
     return statistics.median(r[key] for r in runs)
 
@@ -148,15 +175,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ours-config", action="append", default=[], metavar="NAME=YAML",
                         help="another run of ours with this YAML (indented, under extract:)")
+    parser.add_argument("--no-fast", action="store_true", help="skip the fast configuration (FAST_CONFIG)")
     parser.add_argument("--skip-datatrove", action="store_true")
     parser.add_argument("--no-f1", action="store_true", help="skip the snippet F1 of each variant of ours")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--small-warc", type=Path, help="also measure the ratio at the margin (see above)")
+    parser.add_argument("--small-records", type=int, default=0, metavar="N",
+                        help="with no --small-warc: the small WARC is the first N records of --warc")
     args = parser.parse_args()
     if not args.warc.exists():
         raise SystemExit(f"benchmark input {args.warc} not found (set CORPUS_SHARED_DATA or pass --warc)")
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; input {args.warc.name}")
-    variants = [("default", "")] + [tuple(v.split("=", 1)) for v in args.ours_config]
+    variants = [("default", "")] + ([] if args.no_fast else [("fast", FAST_CONFIG)]) \
+        + [tuple(v.split("=", 1)) for v in args.ours_config]
     variants = [(name, yaml.replace("\\n", "\n") + "\n" if yaml else "") for name, yaml in variants]
     python = None if args.skip_datatrove else ensure_venv(args.venv)
     results: dict[str, list[dict]] = {name: [] for name, _ in variants}
@@ -173,6 +205,18 @@ def main() -> None:
             results["datatrove"].append(r)
             print(f"[{i + 1}] datatrove: {r['kept']} kept, {r['cpu_s']:.1f} CPU-s, wall {r['wall_s']:.1f}s, "
                   f"{r['processes']} processes", flush=True)
+    if args.small_records and not args.small_warc:
+        args.small_warc = head_warc(args.warc, args.small_records)
+    small: dict[str, list[dict]] = {name: [] for name in results}
+    for i in range(args.repeats if args.small_warc else 0):
+        for name, yaml in variants:
+            r = pipeline_run(args.small_warc, 1, True, yaml)
+            small[name].append(r)
+            print(f"[{i + 1}] small, ours {name}: {r['pages']} pages, {r['cpu_s']:.1f} CPU-s", flush=True)
+        if python:
+            r = datatrove_run(python, args.small_warc)
+            small["datatrove"].append(r)
+            print(f"[{i + 1}] small, datatrove: {r['cpu_s']:.1f} CPU-s", flush=True)
     if not args.no_f1 and not (args.warc.parent / "realweb-eval.json").exists():
         print(f"no realweb-eval.json next to {args.warc}: snippet F1 skipped")
         args.no_f1 = True
@@ -188,8 +232,20 @@ def main() -> None:
         label = "datatrove 0.10.1, one task" if name == "datatrove" else f"ours ({name})"
         quality = f"{f1[name]['f1']:.3f}" if name in f1 else "-"
         print(f"| {label} | {cpu:.1f} | {pages / cpu:.1f} | {ratio} | {quality} |")
+    margin = {}
+    if args.small_warc:
+        small_pages = small["default"][0]["pages"]
+        margin = {name: median_of(results[name]) - median_of(small[name]) for name in results}
+        print(f"\nat the margin: ({pages} - {small_pages}) pages over (CPU-s on {args.warc.name} - CPU-s on "
+              f"{args.small_warc.name}), medians of {args.repeats}")
+        print("| run | fixed CPU-s (small WARC) | marginal CPU-s | pages/CPU-s | vs datatrove |\n|---|---:|---:|---:|---:|")
+        for name, cpu in margin.items():
+            ratio = f"{margin['datatrove'] / cpu:.2f}x" if python and cpu > 0 else "-"
+            rate = f"{(pages - small_pages) / cpu:.1f}" if cpu > 0 else "-"
+            print(f"| {name} | {median_of(small[name]):.1f} | {cpu:.1f} | {rate} | {ratio} |")
     if args.json:
-        args.json.write_text(json.dumps({"pages": pages, "runs": results, "f1": f1}, indent=1))
+        args.json.write_text(json.dumps({"pages": pages, "runs": results, "f1": f1, "small_runs": small,
+                                         "marginal_cpu_s": margin}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,16 @@
 """What one full Common Crawl snapshot costs on Dataflow: vCPU-hours, memory, shuffle, dollars.
 
     .venv/bin/python bench/cost_model.py [--config configs/cost.yaml] [--warcs N] [--flexrs] [--json]
+                                         [--extract-config NAME] [--peers bench_peers.json]
     make cost-estimate
+
+``extract_configurations`` in the config names the documented extract configurations (the
+default and, for example, the resiliparse fast mode) with their speed relative to the measured
+default (``speedup_vs_default``: CPU-s of the default / CPU-s of the configuration, both measured
+in one ``bench/bench_peers.py`` run, so machine load cancels out) and their extraction quality.
+The report details one of them (``--extract-config``, default ``default``) and ends with the total
+of every configuration.  ``--peers FILE`` takes the speed-ups from a ``bench_peers.py --json`` file
+instead of the config.
 
 Projects the measured per-core throughputs of the stages (configs/cost.yaml ``measured``, from
 the benchmarks) onto a snapshot (~90,000 WARC files, ~3 billion pages) with the documented
@@ -32,6 +41,7 @@ REQUIRED = {
                     "extract_shuffle_passes", "refine_shuffle_passes", "tokenize_text_shuffle_passes",
                     "tokenize_token_shuffle_passes"),
 }
+CONFIG_KEYS = {"config", "speedup_vs_default", "extraction_f1", "source"}
 SHARES = ("html_share_of_pages", "extract_keep_share", "refine_keep_share", "cpu_utilization", "flexrs_discount")
 
 
@@ -58,6 +68,20 @@ def validate(cfg: Mapping[str, Any], where: str = "cost config") -> None:
                 raise CostConfigError(f"{where}: {section}.{key} must not be negative, got {value}")
             if key in SHARES and value > 1:
                 raise CostConfigError(f"{where}: {section}.{key} is a share and must be <= 1, got {value}")
+    configs = cfg.get("extract_configurations", {"default": {"speedup_vs_default": 1.0}})
+    if not isinstance(configs, Mapping) or "default" not in configs:
+        raise CostConfigError(f"{where}: extract_configurations must be a mapping with a 'default' entry")
+    for name, entry in configs.items():
+        if not isinstance(entry, Mapping):
+            raise CostConfigError(f"{where}: extract_configurations.{name} must be a mapping")
+        unknown = sorted(set(entry) - CONFIG_KEYS)
+        if unknown:
+            raise CostConfigError(f"{where}: extract_configurations.{name}: unknown key(s) {', '.join(unknown)} "
+                                  f"(known: {', '.join(sorted(CONFIG_KEYS))})")
+        speed = entry.get("speedup_vs_default")
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed <= 0:
+            raise CostConfigError(f"{where}: extract_configurations.{name}.speedup_vs_default must be a "
+                                  f"positive number, got {speed!r}")
     for section, key in (("measured", "extract_pages_per_cpu_s"), ("measured", "refine_pages_per_cpu_s"),
                          ("measured", "tokenize_mb_per_s_per_core"), ("measured", "bytes_per_token"),
                          ("workers", "vcpus"), ("workers", "cpu_utilization")):
@@ -65,9 +89,19 @@ def validate(cfg: Mapping[str, Any], where: str = "cost config") -> None:
             raise CostConfigError(f"{where}: {section}.{key} must be positive")
 
 
-def estimate(cfg: Mapping[str, Any], *, warcs: int | None = None, flexrs: bool = False) -> dict:
+def extract_configurations(cfg: Mapping[str, Any]) -> dict:
+    """Name -> entry of the documented extract configurations (always has ``default``)."""
+    return dict(cfg.get("extract_configurations") or {"default": {"speedup_vs_default": 1.0}})
+
+
+def estimate(cfg: Mapping[str, Any], *, warcs: int | None = None, flexrs: bool = False,
+             extract_config: str = "default") -> dict:
     """Per stage and total: CPU-seconds, vCPU-hours, memory GB-hours, shuffle GB, dollars."""
     validate(cfg)
+    configs = extract_configurations(cfg)
+    if extract_config not in configs:
+        raise CostConfigError(f"no extract configuration {extract_config!r} (known: {', '.join(configs)})")
+    speedup = configs[extract_config]["speedup_vs_default"] / configs["default"]["speedup_vs_default"]
     snap, price, work, m, a = (cfg[k] for k in ("snapshot", "prices", "workers", "measured", "assumptions"))
     warc_files = snap["warc_files"] if warcs is None else warcs
     pages = warc_files * snap["pages_per_warc"]
@@ -79,7 +113,7 @@ def estimate(cfg: Mapping[str, Any], *, warcs: int | None = None, flexrs: bool =
     row = m["extracted_row_bytes_per_doc"]
 
     cpu_s = {
-        "extract": html / m["extract_pages_per_cpu_s"],
+        "extract": html / (m["extract_pages_per_cpu_s"] * speedup),
         "refine": extracted / m["refine_pages_per_cpu_s"] * a["refine_cpu_scale"],
         "tokenize": refined_bytes / 1e6 / m["tokenize_mb_per_s_per_core"],
     }
@@ -111,7 +145,35 @@ def estimate(cfg: Mapping[str, Any], *, warcs: int | None = None, flexrs: bool =
     total["input_transfer_dollars"] = transfer
     total["total_dollars"] += transfer
     return {"warc_files": warc_files, "pages": pages, "html_pages": html, "extracted_docs": extracted,
-            "refined_docs": refined, "tokens": tokens, "flexrs": flexrs, "stages": stages, "total": total}
+            "refined_docs": refined, "tokens": tokens, "flexrs": flexrs, "stages": stages, "total": total,
+            "extract_config": extract_config, "extract_pages_per_cpu_s": m["extract_pages_per_cpu_s"] * speedup}
+
+
+def apply_peers(cfg: Mapping[str, Any], peers: Mapping[str, Any]) -> dict:
+    """A copy of ``cfg`` whose configurations' speed-ups come from a ``bench_peers.py --json`` file
+    (by the configuration's name; ``default`` is the baseline): the marginal CPU-s when the file
+    has them (``--small-warc``), else the median CPU-s of each whole run."""
+    runs = peers.get("runs") if isinstance(peers, Mapping) else None
+    if not isinstance(runs, Mapping) or not runs.get("default"):
+        raise CostConfigError("peers file: no 'runs' with a 'default' run (write it with bench_peers.py --json)")
+
+    def median_cpu(name: str) -> float:
+        values = sorted(float(r["cpu_s"]) for r in runs[name])
+        mid = len(values) // 2
+        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+    out = {**cfg, "extract_configurations": {k: dict(v) for k, v in extract_configurations(cfg).items()}}
+    margin = peers.get("marginal_cpu_s") or {}  # start-up taken out (bench_peers --small-warc): what scales
+    cpu = ({name: float(v) for name, v in margin.items()} if margin.get("default", 0) > 0 else
+           {name: median_cpu(name) for name in runs if runs[name]})
+    for name, entry in out["extract_configurations"].items():
+        if cpu.get(name, 0) > 0:
+            entry["speedup_vs_default"] = round(cpu["default"] / cpu[name], 3)
+            entry["source"] = "bench_peers.py --json" + (" (at the margin)" if margin else "")
+        f1 = (peers.get("f1") or {}).get(name)
+        if isinstance(f1, Mapping) and "f1" in f1:
+            entry["extraction_f1"] = round(float(f1["f1"]), 3)
+    return out
 
 
 def _n(x: float) -> str:
@@ -156,6 +218,23 @@ def report(est: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
               f"{a['refine_shuffle_passes']}, tokenize {a['tokenize_text_shuffle_passes']} (text) + "
               f"{a['tokenize_token_shuffle_passes']} (tokens)",
               "  not included: GCS storage of outputs, the launcher VM, logging, failed/retried work"]
+    if est.get("extract_config", "default") != "default":
+        lines.insert(1, f"Extract configuration: {est['extract_config']} "
+                        f"({est['extract_pages_per_cpu_s']:.1f} pages/CPU-s)")
+    return "\n".join(lines)
+
+
+def configurations_table(cfg: Mapping[str, Any], *, warcs: int | None = None) -> str:
+    """One line per documented extract configuration: speed, quality, total dollars (and FlexRS)."""
+    lines = ["Per extract configuration (same snapshot and assumptions):",
+             f"  {'name':<10}{'pages/CPU-s':>12}{'snippet F1':>12}{'$ extract':>11}{'$ total':>10}{'$ FlexRS':>10}  config"]
+    for name, entry in extract_configurations(cfg).items():
+        est = estimate(cfg, warcs=warcs, extract_config=name)
+        flex = estimate(cfg, warcs=warcs, extract_config=name, flexrs=True)["total"]["total_dollars"]
+        f1 = entry.get("extraction_f1")
+        lines.append(f"  {name:<10}{est['extract_pages_per_cpu_s']:>12.1f}{(f'{f1:.3f}' if f1 else '-'):>12}"
+                     f"{est['stages']['extract']['total_dollars']:>11,.0f}{est['total']['total_dollars']:>10,.0f}"
+                     f"{flex:>10,.0f}  {entry.get('config', '')}")
     return "\n".join(lines)
 
 
@@ -165,13 +244,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warcs", type=int, default=None, help="WARC files instead of snapshot.warc_files")
     parser.add_argument("--flexrs", action="store_true", help="price with the FlexRS discount")
     parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    parser.add_argument("--extract-config", default="default",
+                        help="which of extract_configurations to detail (default: default)")
+    parser.add_argument("--peers", help="take the configurations' speed-ups from a bench_peers.py --json file")
     args = parser.parse_args(argv)
     try:
         cfg = load(args.config)
+        if args.peers:
+            with open(args.peers, encoding="utf-8") as fh:
+                cfg = apply_peers(cfg, json.load(fh))
         if args.warcs is not None and args.warcs < 1:
             raise CostConfigError(f"--warcs must be at least 1, got {args.warcs}")
-        est = estimate(cfg, warcs=args.warcs, flexrs=args.flexrs)
-    except (OSError, CostConfigError, yaml.YAMLError) as exc:
+        est = estimate(cfg, warcs=args.warcs, flexrs=args.flexrs, extract_config=args.extract_config)
+    except (OSError, CostConfigError, yaml.YAMLError, ValueError, KeyError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -179,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(report(est, cfg))
         if not args.flexrs:
-            flex = estimate(cfg, warcs=args.warcs, flexrs=True)["total"]["total_dollars"]
-            print(f"\nWith FlexRS (--flexrs): ${flex:,.0f}")
+            flex = estimate(cfg, warcs=args.warcs, flexrs=True, extract_config=args.extract_config)
+            print(f"\nWith FlexRS (--flexrs): ${flex['total']['total_dollars']:,.0f}")
+        print()
+        print(configurations_table(cfg, warcs=args.warcs))
     return 0
 
 

@@ -36,7 +36,7 @@ PARTS = {
     "trafilatura extraction (minus parsing)": [("trafilatura/core.py", "extract")],
     "resiliparse extraction (extractor: resiliparse)": [("~", "extract_plain_text")],
     "title regex": [("pipelines/html_text.py", "page_title")],
-    "consent meta tags (HTML)": [("filters/consent.py", "extract_meta_consent")],
+    "consent meta tags (HTML up to the last <meta name>)": [("pipelines/html_text.py", "meta_consent")],
     "signal: language ID": [("filters/language.py", "identify")],
     "signal: quality measures": [("filters/quality.py", "measure")],
     "signal: quality model": [("filters/quality_model.py", "score")],
@@ -63,9 +63,9 @@ def set_up(cfg: dict):
 
 def run_loop(warc: Path, cfg: dict, extractor, signals) -> tuple[int, int]:
     """The extract stage's per-record work, in this process; returns (records, pages offered)."""
-    from filters.consent import extract_meta_consent
     from pipelines import outputs
     from pipelines.extract import output_schema
+    from pipelines.html_text import meta_consent
     from pipelines.records import extract_document, header_outcome, want_body
     from pipelines.warc import ReadError, iter_records, local_opener
     from pipelines.warc_framing import HeaderLimits
@@ -83,7 +83,7 @@ def run_loop(warc: Path, cfg: dict, extractor, signals) -> tuple[int, int]:
         if header_outcome(item, ecfg) is not None:
             continue
         pages += 1
-        outcome = extract_document(item, ecfg, extractor, extract_meta_consent)
+        outcome = extract_document(item, ecfg, extractor, meta_consent)
         if outcome.doc is not None:
             if signals is not None:
                 outcome.doc.update(signals(outcome.doc))

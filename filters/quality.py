@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from filters import text_units
+from filters import quality_ngrams, text_units
 
 # Line flag bits (``line_flags`` signal).
 TERMINAL_PUNCT = 1
@@ -105,51 +105,39 @@ def _dup_fractions(units: Sequence[str]) -> tuple[float, float]:
 
 
 def _top_ngram_frac(words: Sequence[str], n: int, total_chars: int) -> float:
-    if len(words) < n or not total_chars:
-        return 0.0
-    counts = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
-    gram, count = counts.most_common(1)[0]
-    if count < 2:
-        return 0.0
-    return min(1.0, count * sum(len(w) for w in gram) / total_chars)
+    return quality_ngrams.ngram_fracs(words, total_chars, (n,), ())[0][n]
 
 
 def _dup_ngram_frac(words: Sequence[str], n: int, total_chars: int) -> float:
     """Characters of words covered by a repeat (not the first occurrence) of any n-gram."""
-    if len(words) < 2 * n or not total_chars:
-        return 0.0
-    seen: set[tuple[str, ...]] = set()
-    covered = [False] * len(words)
-    for i in range(len(words) - n + 1):
-        gram = tuple(words[i:i + n])
-        if gram in seen:
-            for j in range(i, i + n):
-                covered[j] = True
-        else:
-            seen.add(gram)
-    return sum(len(w) for w, c in zip(words, covered) if c) / total_chars
+    return quality_ngrams.ngram_fracs(words, total_chars, (), (n,))[1][n]
 
 
 def _line_flags(line: str, line_words: Sequence[str], policy_phrases: Sequence[str],
-                max_word_chars: int) -> int:
+                max_word_chars: int, lower: str | None = None) -> int:
     flags = TERMINAL_PUNCT if _ends_with_terminal(line) else 0
-    lower = line.lower()
+    lower = line.lower() if lower is None else lower
     if "javascript" in lower:
         flags |= JAVASCRIPT
     if any(p in lower for p in policy_phrases):
         flags |= POLICY
-    if any(len(w) > max_word_chars for w in line_words):
+    if line_words and max(map(len, line_words)) > max_word_chars:
         flags |= LONG_WORD
     return flags
 
 
+# ``[^\W_]`` is exactly ``str.isalnum`` (``\w`` is isalnum plus "_"): one C-level search per span.
+_ALNUM = re.compile(r"[^\W_]")
+
+
 def _sentences(line: str) -> int:
     count, start = 0, 0
+    search = _ALNUM.search
     for match in _SENTENCE_END.finditer(line):
-        if any(ch.isalnum() for ch in line[start:match.start()]):
+        if search(line, start, match.start()) is not None:
             count += 1
         start = match.end()
-    if any(ch.isalnum() for ch in line[start:]):
+    if search(line, start) is not None:
         count += 1
     return count
 
@@ -162,13 +150,14 @@ def measure(text: str, lang: str | None, *, policy_phrases: Iterable[str] = DEFA
     per_line_words = [text_units.words(line, lang) for line in lines]
     words = [w for lw in per_line_words for w in lw]
     n_words = len(words)
-    word_chars = sum(len(w) for w in words)
-    nonempty = [line.strip() for line in lines if line.strip()]
-    lower_words = [w.lower() for w in words]
+    word_chars = sum(map(len, words))
+    stripped = [line.strip() for line in lines]
+    nonempty = [line for line in stripped if line]
+    lower_words = list(map(str.lower, words))
 
     stops = text_units.stop_words(lang)
     if stops:
-        n_stop = sum(1 for w in lower_words if w in stops)
+        n_stop = sum(map(stops.__contains__, lower_words))
         stop_frac = n_stop / n_words if n_words else 0.0
     else:
         n_stop, stop_frac = None, None
@@ -178,6 +167,10 @@ def measure(text: str, lang: str | None, *, policy_phrases: Iterable[str] = DEFA
     paragraphs = [p.strip() for p in _PARAGRAPHS.split(text) if p.strip()]
     dup_paras, dup_paras_chars = _dup_fractions(paragraphs)
     lower_text = text.lower()
+    # Lower-casing never crosses a "\n" (not even Greek final sigma), so these are each line's lower().
+    lower_lines = lower_text.split("\n")
+    not_alpha = [w for w in words if not w.isalpha()]   # a wholly alphabetic word has a letter
+    n_alpha = n_words - len(not_alpha) + sum(1 for w in not_alpha if text_units.has_alpha(w))
 
     out: dict[str, Any] = {
         "q_words": n_words,
@@ -187,8 +180,7 @@ def measure(text: str, lang: str | None, *, policy_phrases: Iterable[str] = DEFA
                                 if nonempty else 0.0),
         "q_ellipsis_lines_frac": (sum(1 for l in nonempty if l.endswith(_ELLIPSES)) / len(nonempty)
                                   if nonempty else 0.0),
-        "q_alpha_words_frac": (sum(1 for w in words if text_units.has_alpha(w)) / n_words
-                               if n_words else 0.0),
+        "q_alpha_words_frac": n_alpha / n_words if n_words else 0.0,
         "q_stop_words": n_stop,
         "q_stop_words_frac": stop_frac,
         "q_dup_lines_frac": dup_lines,
@@ -198,15 +190,18 @@ def measure(text: str, lang: str | None, *, policy_phrases: Iterable[str] = DEFA
         "q_lorem_ipsum": "lorem ipsum" in lower_text,
         "q_curly_bracket": "{" in text,
     }
+    top, dup = quality_ngrams.ngram_fracs(lower_words, word_chars, TOP_NGRAMS, DUP_NGRAMS)
     for n in TOP_NGRAMS:
-        out[f"q_top_{n}gram_frac"] = _top_ngram_frac(lower_words, n, word_chars)
+        out[f"q_top_{n}gram_frac"] = top[n]
     for n in DUP_NGRAMS:
-        out[f"q_dup_{n}gram_frac"] = _dup_ngram_frac(lower_words, n, word_chars)
-    out["line_chars"] = [len(line.strip()) for line in lines]
-    out["line_words"] = [len(lw) for lw in per_line_words]
-    out["line_flags"] = [_line_flags(line, lw, policy, max_word_chars)
-                         for line, lw in zip(lines, per_line_words)]
-    out["line_sentences"] = [_sentences(line) for line in lines]
+        out[f"q_dup_{n}gram_frac"] = dup[n]
+    # Phrases absent from the whole text are in no line: check only the others per line.
+    present = tuple(p for p in policy if p in lower_text)
+    out["line_chars"] = list(map(len, stripped))
+    out["line_words"] = list(map(len, per_line_words))
+    out["line_flags"] = [_line_flags(line, lw, present, max_word_chars, lower)
+                         for line, lw, lower in zip(lines, per_line_words, lower_lines)]
+    out["line_sentences"] = [_sentences(line) if line else 0 for line in lines]
     return out
 
 

@@ -86,19 +86,46 @@ def words(text: str, lang: str | None) -> list[str]:
     out: list[str] = []
     if segmenter is None:
         for token in text.split():
+            # A token that starts and ends with a letter or digit (category L* or N*, never
+            # P/S/Z/C) has nothing to strip: the common case skips the per-character look-ups.
+            if token[0].isalnum() and token[-1].isalnum():
+                out.append(token)
+                continue
             token = _strip_punct(token)
             if token:
                 out.append(token)
         return out
-    # Segmenters are slow on huge inputs made of one line; feed them line by line.
+    # Segmenters are slow on huge inputs made of one line (newmm is superlinear) and MeCab crashes
+    # the process on a ~200,000-character token: feed them line by line, in bounded pieces.
     for line in text.splitlines():
         if not line.strip():
             continue
-        for token in _segment(line, segmenter):
-            token = _strip_punct(token.strip())
-            if token:
-                out.append(token)
+        for piece in bounded_pieces(line, SEGMENT_CHARS):
+            for token in _segment(piece, segmenter):
+                token = _strip_punct(token.strip())
+                if token:
+                    out.append(token)
     return out
+
+
+SEGMENT_CHARS = 10_000
+
+
+def bounded_pieces(line: str, limit: int) -> list[str]:
+    """``line`` cut into pieces of at most ``limit`` characters, each cut after the last whitespace
+    of the window when there is one (a hard cut otherwise); a shorter line is one piece."""
+    if len(line) <= limit:
+        return [line]
+    pieces = []
+    start = 0
+    while len(line) - start > limit:
+        window = line[start:start + limit]
+        cut = max(window.rfind(" "), window.rfind("\t"), window.rfind("\u3000"))
+        end = start + (cut + 1 if cut > 0 else limit)
+        pieces.append(line[start:end])
+        start = end
+    pieces.append(line[start:])
+    return pieces
 
 
 def has_alpha(word: str) -> bool:

@@ -166,13 +166,31 @@ class ToxicityClassifier:
     def score(self, text: str) -> dict:
         """``tox_clf_frac``: share of characters in lines scored >= 0.5; ``tox_clf_max``: top line
         score; ``tox_clf_lines``: indices (in ``text.split("\\n")``) of the lines scored >= 0.5."""
-        indexed = [(i, l.strip()) for i, l in enumerate(text.split("\n")) if any(ch.isalpha() for ch in l)]
-        lines = [l for _, l in indexed]
-        scores = self.line_scores(lines)
-        total = sum(len(l) for l in lines)
-        toxic = [(i, l) for (i, l), s in zip(indexed, scores) if s >= 0.5]
-        return {"tox_clf_frac": sum(len(l) for _, l in toxic) / total if total else 0.0,
-                "tox_clf_max": max(scores, default=0.0), "tox_clf_lines": [i for i, _ in toxic]}
+        indexed = _scored_lines(text)
+        return _combine(indexed, self.line_scores([l for _, l in indexed]))
+
+    def score_many(self, texts: Sequence[str]) -> list[dict]:
+        """``score`` of each text with one classifier call for all their lines: the same values
+        (every line is scored on its own), without a model call's fixed cost per document."""
+        per_text = [_scored_lines(text) for text in texts]
+        scores = self.line_scores([l for indexed in per_text for _, l in indexed])
+        out, pos = [], 0
+        for indexed in per_text:
+            out.append(_combine(indexed, scores[pos:pos + len(indexed)]))
+            pos += len(indexed)
+        return out
+
+
+def _scored_lines(text: str) -> list[tuple[int, str]]:
+    """(index in ``text.split("\\n")``, stripped line) of the lines with a letter."""
+    return [(i, l.strip()) for i, l in enumerate(text.split("\n")) if any(map(str.isalpha, l))]
+
+
+def _combine(indexed: Sequence[tuple[int, str]], scores: Sequence[float]) -> dict:
+    total = sum(len(l) for _, l in indexed)
+    toxic = [(i, l) for (i, l), s in zip(indexed, scores) if s >= 0.5]
+    return {"tox_clf_frac": sum(len(l) for _, l in toxic) / total if total else 0.0,
+            "tox_clf_max": max(scores, default=0.0), "tox_clf_lines": [i for i, _ in toxic]}
 
 
 # ------------------------------------------------------------------------------------ domains

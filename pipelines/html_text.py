@@ -11,7 +11,8 @@ trafilatura runs in C (lxml) for much of its time, so a thread cannot be interru
 only works in a process's main thread (Beam runs DoFns in worker threads).  We therefore keep one
 long-lived child process per extractor: documents go to it over a pipe, and only when one overruns
 the limit is the child killed and a fresh one started.  The cost per document is one pickle round
-trip (measured in bench/bench_extract.py), not a process.
+trip, not a process: on realweb (990 pages, 144k characters each) 0.1 CPU-s of pickling in all,
+and 0.3 CPU-s to start the child once (BENCHMARKS.md "Cost per page").
 """
 from __future__ import annotations
 
@@ -59,6 +60,42 @@ def page_title(html: str) -> str | None:
         return None
     title = " ".join(html_lib.unescape(match.group(1)).split())
     return title or None
+
+
+# A <meta> start tag as both libxml2 and HTML5 tokenise it when it is well formed: attributes with
+# "quoted", 'quoted' or plain values.  Any other "<meta" (a stray quote, no closing ">") is not
+# understood here and the whole page goes to the parser.
+_META_OPEN = re.compile(r"<meta(?=[\s/>])", re.I)
+_META_TAG = re.compile(r"""<meta(?:\s+[^\s"'<>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?|\s*/)*\s*>""", re.I)
+_NAME_ATTR = re.compile(r"""[\s/]name\s*=""", re.I)
+
+
+def consent_html(html: str) -> str:
+    """The part of ``html`` that gives the same ``filters.consent.extract_meta_consent`` result.
+
+    Only ``<meta name=...>`` elements count, and an HTML parser builds elements in one pass, so
+    the page up to the end of its last ``<meta ...name=...>`` tag holds every one of them with the
+    same attributes; the rest (usually the whole body) need not be parsed.  A page without such a
+    tag gives "" (no meta consent); one with a ``<meta`` this scan cannot tokenise is returned
+    whole.  Measured in bench/profile_extract.py ("consent meta tags").
+    """
+    if not isinstance(html, str):
+        return html
+    end = 0
+    for opening in _META_OPEN.finditer(html):
+        tag = _META_TAG.match(html, opening.start())
+        if tag is None:
+            return html
+        if _NAME_ATTR.search(tag.group()):
+            end = tag.end()
+    return html[:end]
+
+
+def meta_consent(html: str) -> dict:
+    """``filters.consent.extract_meta_consent`` of the page, parsing only ``consent_html(html)``."""
+    from filters.consent import extract_meta_consent
+
+    return extract_meta_consent(consent_html(html))
 
 
 def trafilatura_kwargs(options: Mapping[str, Any]) -> dict:

@@ -3,8 +3,8 @@
 Beam 2.77's ``DirectRunner`` first tries the Prism runner, which downloads a Go binary; offline
 it logs a failure and falls back to a bundle-based runner that uses one core.  We therefore
 build the portable ``FnApiRunner`` ourselves in multi-process mode with one SDK worker per core
-unless the user names a runner (``--runner DataflowRunner``, ``FlinkRunner``, ...), in which case
-every Beam option passes through untouched.
+(in this process when there is only one worker) unless the user names a runner (``--runner
+DataflowRunner``, ``FlinkRunner``, ...), in which case every Beam option passes through untouched.
 """
 from __future__ import annotations
 
@@ -49,7 +49,11 @@ def make_options(beam_args: Sequence[str], *, workers: int | None = None) -> Pip
         runner = LOCAL_RUNNER
         args.append(f"--runner={LOCAL_RUNNER}")
     if runner.lower() == LOCAL_RUNNER:
-        defaults = {"--direct_running_mode": "multi_processing",
+        named = _flag_value(args, "--direct_num_workers")
+        count = workers or (int(named) if named and named.isdigit() else default_workers())
+        # One worker: run the bundles in this process.  A separate SDK worker process would only
+        # add its start-up (a second Beam import, ~2 CPU-s per run; BENCHMARKS.md "Cost per page").
+        defaults = {"--direct_running_mode": "in_memory" if count == 1 else "multi_processing",
                     "--direct_num_workers": str(workers or default_workers()),
                     "--default_sdk_harness_log_level": "WARNING",
                     "--sdk_harness_log_level_overrides": WORKER_LOG_LEVELS}
@@ -69,6 +73,10 @@ def make_runner(options: PipelineOptions):
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
         std.runner = None
+        # Local SDK worker processes inherit the environment: with glibc's default of 8 malloc
+        # arenas per core their peak RSS stays ~20% higher (dedup at 10k documents: 596 -> 507 MB
+        # per worker with 2 arenas, BENCHMARKS.md).  A value the user set is kept.
+        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         # Like DirectRunner, hand the options to the SDK workers (they read their log levels
         # from them); without this the workers log every gRPC channel at INFO.
         encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())

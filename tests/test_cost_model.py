@@ -117,3 +117,56 @@ def test_measured_figures_come_from_benchmarks_md():
     for key in ("extract_pages_per_cpu_s", "refine_pages_per_cpu_s", "tokenize_mb_per_s_per_core"):
         assert re.search(rf"(?<![\d.]){re.escape(str(measured[key]))}(?![\d])", benchmarks), \
             f"{key} = {measured[key]} is not a figure of BENCHMARKS.md"
+
+
+def test_extract_configurations_scale_extract_only():
+    cfg = tiny_config()
+    cfg["extract_configurations"] = {"default": {"speedup_vs_default": 1.0},
+                                     "fast": {"speedup_vs_default": 4.0, "extraction_f1": 0.8}}
+    base, fast = cost_model.estimate(cfg), cost_model.estimate(cfg, extract_config="fast")
+    assert fast["stages"]["extract"]["cpu_s"] == pytest.approx(base["stages"]["extract"]["cpu_s"] / 4)
+    for stage in ("refine", "tokenize"):
+        assert fast["stages"][stage] == base["stages"][stage]
+    assert fast["extract_pages_per_cpu_s"] == pytest.approx(4.0)
+    with pytest.raises(cost_model.CostConfigError, match="no extract configuration 'slow'"):
+        cost_model.estimate(cfg, extract_config="slow")
+    table = cost_model.configurations_table(cfg)
+    assert "fast" in table and "0.800" in table
+
+
+def test_extract_configurations_are_strict():
+    cfg = tiny_config()
+    cfg["extract_configurations"] = {"fast": {"speedup_vs_default": 2.0}}
+    with pytest.raises(cost_model.CostConfigError, match="'default' entry"):
+        cost_model.estimate(cfg)
+    cfg["extract_configurations"] = {"default": {"speedup_vs_default": 1.0}, "fast": {"speedup": 2.0}}
+    with pytest.raises(cost_model.CostConfigError, match="unknown key.*speedup"):
+        cost_model.estimate(cfg)
+    cfg["extract_configurations"] = {"default": {"speedup_vs_default": 1.0}, "fast": {"speedup_vs_default": 0}}
+    with pytest.raises(cost_model.CostConfigError, match="fast.speedup_vs_default"):
+        cost_model.estimate(cfg)
+
+
+def test_peers_file_sets_the_speedups(tmp_path, capsys):
+    cfg = tiny_config()
+    cfg["extract_configurations"] = {"default": {"speedup_vs_default": 1.0}, "fast": {"speedup_vs_default": 9.0}}
+    peers = {"pages": 990, "runs": {"default": [{"cpu_s": 60.0}, {"cpu_s": 62.0}, {"cpu_s": 80.0}],
+                                    "fast": [{"cpu_s": 20.0}, {"cpu_s": 31.0}, {"cpu_s": 21.0}],
+                                    "datatrove": [{"cpu_s": 90.0}]},
+             "f1": {"fast": {"f1": 0.85}}}
+    applied = cost_model.apply_peers(cfg, peers)
+    assert applied["extract_configurations"]["fast"]["speedup_vs_default"] == pytest.approx(62 / 21, abs=1e-3)
+    assert applied["extract_configurations"]["fast"]["extraction_f1"] == 0.85
+    assert cfg["extract_configurations"]["fast"]["speedup_vs_default"] == 9.0  # the input is not changed
+    with pytest.raises(cost_model.CostConfigError, match="default"):
+        cost_model.apply_peers(cfg, {"runs": {"fast": [{"cpu_s": 1.0}]}})
+    at_margin = cost_model.apply_peers(cfg, {**peers, "marginal_cpu_s": {"default": 50.0, "fast": 10.0}})
+    assert at_margin["extract_configurations"]["fast"]["speedup_vs_default"] == pytest.approx(5.0)
+    path = tmp_path / "peers.json"
+    path.write_text(__import__("json").dumps(peers))
+    assert cost_model.main(["--peers", str(path), "--extract-config", "fast"]) == 0
+    out = capsys.readouterr().out
+    assert "Per extract configuration" in out and "Extract configuration: fast" in out
+    path.write_text("{not json")
+    assert cost_model.main(["--peers", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("error:")
