@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any, Mapping
@@ -158,18 +159,17 @@ def apply_peers(cfg: Mapping[str, Any], peers: Mapping[str, Any]) -> dict:
         raise CostConfigError("peers file: no 'runs' with a 'default' run (write it with bench_peers.py --json)")
 
     def median_cpu(name: str) -> float:
-        values = sorted(float(r["cpu_s"]) for r in runs[name])
-        mid = len(values) // 2
-        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        return statistics.median(float(r["cpu_s"]) for r in runs[name])
 
     out = {**cfg, "extract_configurations": {k: dict(v) for k, v in extract_configurations(cfg).items()}}
     margin = peers.get("marginal_cpu_s") or {}  # start-up taken out (bench_peers --small-warc): what scales
-    cpu = ({name: float(v) for name, v in margin.items()} if margin.get("default", 0) > 0 else
+    at_margin = margin.get("default", 0) > 0
+    cpu = ({name: float(v) for name, v in margin.items()} if at_margin else
            {name: median_cpu(name) for name in runs if runs[name]})
     for name, entry in out["extract_configurations"].items():
         if cpu.get(name, 0) > 0:
             entry["speedup_vs_default"] = round(cpu["default"] / cpu[name], 3)
-            entry["source"] = "bench_peers.py --json" + (" (at the margin)" if margin else "")
+            entry["source"] = "bench_peers.py --json" + (" (at the margin)" if at_margin else "")
         f1 = (peers.get("f1") or {}).get(name)
         if isinstance(f1, Mapping) and "f1" in f1:
             entry["extraction_f1"] = round(float(f1["f1"]), 3)

@@ -22,12 +22,14 @@ from filters import registry
 from filters.family import Condition, Filter, ThresholdRule
 
 
-def __getattr__(name: str):
-    if name == "FILTERS":            # every refine.filters entry, from the registry
-        return tuple(registry.filters())
-    if name == "TOXICITY_FILTERS":   # filters whose removals keep example lines for the audit
-        return tuple(name for name, flt in registry.filters().items() if flt.audited)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def filter_names() -> tuple[str, ...]:
+    """Every ``refine.filters`` entry, from the registry."""
+    return tuple(registry.filters())
+
+
+def audited_filters() -> tuple[str, ...]:
+    """The filters whose removals keep example lines for the toxicity audit."""
+    return tuple(name for name, flt in registry.filters().items() if flt.audited)
 
 
 @dataclass
@@ -50,6 +52,8 @@ class Decider:
         registry.check_config(cfg)
         self.order = order
         self.filters: list[Filter] = [known[name] for name in order]
+        self._known = known
+        self._quality = known["quality"]
         self._thresholds: dict[tuple[str, str | None], Mapping[str, Any]] = {}
 
     def filter_thresholds(self, flt: Filter, lang: str | None) -> Mapping[str, Any]:
@@ -60,18 +64,12 @@ class Decider:
 
     def thresholds(self, lang: str | None) -> Mapping[str, Any]:
         """The quality thresholds for ``lang`` (C4 line rules on kept text)."""
-        return self.filter_thresholds(registry.filters()["quality"], lang)
+        return self.filter_thresholds(self._quality, lang)
 
     def check(self, name: str, signals: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The (rule, reason) failures of the filter ``name`` alone."""
-        flt = registry.filters()[name]
+        flt = self._known[name]
         return flt.failures(signals, self.cfg, self.filter_thresholds(flt, signals.get("lang")))
-
-    def __getattr__(self, attr: str):
-        # the per-filter methods of before the registry: decider._toxicity_words(row)
-        if attr.startswith("_") and attr[1:] in registry.filters():
-            return lambda signals: self.check(attr[1:], signals)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     def decide(self, signals: Mapping[str, Any]) -> Decision:
         failed: list[tuple[str, str]] = []

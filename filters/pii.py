@@ -1,5 +1,9 @@
 """Find and redact personal data and secrets in document text.
 
+Changing what a detector matches changes the stored ``pii_counts`` signal: bump
+``filters.registry.SIGNALS_REVISION`` with it.  Refine skips the redaction of a page whose
+current stored counts are all zero, so stale counts would leave PII in place.
+
 Every type is found in two steps: a permissive pattern proposes candidates, and a validator from
 ``filters.pii_validators`` (check digits, issuer ranges, public address ranges...) or the
 ``phonenumbers`` library decides.  Bare digit runs that could be anything (11 digits for a CPF,

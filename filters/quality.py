@@ -104,15 +104,6 @@ def _dup_fractions(units: Sequence[str]) -> tuple[float, float]:
     return dup_n / len(units), (dup_chars / total_chars if total_chars else 0.0)
 
 
-def _top_ngram_frac(words: Sequence[str], n: int, total_chars: int) -> float:
-    return quality_ngrams.ngram_fracs(words, total_chars, (n,), ())[0][n]
-
-
-def _dup_ngram_frac(words: Sequence[str], n: int, total_chars: int) -> float:
-    """Characters of words covered by a repeat (not the first occurrence) of any n-gram."""
-    return quality_ngrams.ngram_fracs(words, total_chars, (), (n,))[1][n]
-
-
 def _line_flags(line: str, line_words: Sequence[str], policy_phrases: Sequence[str],
                 max_word_chars: int, lower: str | None = None) -> int:
     flags = TERMINAL_PUNCT if _ends_with_terminal(line) else 0

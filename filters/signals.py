@@ -11,8 +11,8 @@ changes).
 Load a SignalComputer once per worker (models, word lists, the domain blocklist: each family's
 ``setup``); calling it is thread-safe.
 
-``SIGNAL_FIELDS`` and ``SIGNAL_NAMES`` are read from the registry each time they are looked up
-(module ``__getattr__``), so a family registered later is part of them.
+The columns are ``signal_fields()`` / ``signal_names()`` (re-exported from the registry), read
+each time they are called, so a family registered later is part of them.
 """
 from __future__ import annotations
 
@@ -22,14 +22,6 @@ from filters import registry
 from filters.families.pii import pii_counts, redact as _redact  # noqa: F401  (pii_counts: public API)
 from filters.family import Context
 from filters.registry import SIGNALS_REVISION, signal_fields, signal_names, signals_version  # noqa: F401
-
-
-def __getattr__(name: str):
-    if name == "SIGNAL_FIELDS":
-        return signal_fields()
-    if name == "SIGNAL_NAMES":
-        return signal_names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def redact_pii(text: str, url: str | None, lang: str | None,

@@ -286,9 +286,9 @@ def output_schema(cfg: Mapping[str, Any]):
     """Document columns, plus the filter signals when extract computes them."""
     if not cfg["extract"]["compute_signals"]:
         return DOC_SCHEMA
-    from filters.signals import SIGNAL_FIELDS
+    from filters.registry import signal_fields
 
-    return extend(SIGNAL_FIELDS)
+    return extend(signal_fields())
 
 
 def build(pipeline, paths, output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],

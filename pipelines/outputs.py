@@ -29,7 +29,6 @@ Output safety (every stage, through :func:`check_io` and :class:`StageOutput`):
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import posixpath
@@ -230,6 +229,7 @@ class StageOutput:
         self.success_path = join(output, SUCCESS_NAME)
         self.staging = join(output, STAGING_DIR, self.run_id) if staged else None
         self.committed = False
+        self._committing = False
         self._took_over = False
         self._doomed: list[str] = []
 
@@ -259,10 +259,11 @@ class StageOutput:
                 write_json(self.lock_path, info)
             else:
                 self._release()
-            if self.staging:
+            if self.staging and not self._committing:
                 _remove_tree(self.staging)
         except Exception:  # noqa: BLE001 - never hide the run's own error
             pass
+
     def _info(self) -> dict:
         return {"stage": self.stage, "run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -332,6 +333,9 @@ class StageOutput:
         from apache_beam.io.filesystems import FileSystems
 
         if self.staging:
+            # From here on the staged files are the only complete copy: a failure must keep them
+            # (the lock is marked failed; the next --overwrite run replaces what is left).
+            self._committing = True
             gone = [p for p in self._doomed if FileSystems.exists(p)]
             if self.success_path in gone:   # on its own, first: a half commit never looks complete
                 FileSystems.delete([self.success_path])
@@ -370,28 +374,16 @@ def _matches(rel: str, patterns: Sequence[str]) -> bool:
     return any(re.match(FileSystem.translate_pattern(p), rel) for p in patterns)
 
 
-def _takes_target(run_job) -> bool:
-    try:
-        return bool(inspect.signature(run_job).parameters)
-    except (TypeError, ValueError):
-        return False
-
-
 def run_stage(args, stage: str, patterns: Sequence[str], run_job) -> dict:
     """Run one stage's job holding ``args.output``: lock, refuse foreign or (without --overwrite)
     earlier outputs, run, read the ``summary.json`` the job wrote, commit; returns the summary.
 
     ``run_job(target)`` writes into ``target``, a staging folder (``OUTPUT/_uncommitted/<run id>``)
     whose files the commit moves into ``args.output``: a crash leaves no half output under the
-    final names.  A ``run_job()`` without a parameter still writes straight into ``args.output``
-    (unstaged; the earlier outputs are removed before it runs)."""
-    staged = _takes_target(run_job)
+    final names."""
     with StageOutput(args.output, stage, patterns, getattr(args, "overwrite", False),
-                     getattr(args, "break_lock", False), staged=staged) as claim:
-        if staged:
-            run_job(claim.staging)
-        else:
-            run_job()
-        summary = read_json(join(claim.staging or args.output, "summary.json"))
+                     getattr(args, "break_lock", False), staged=True) as claim:
+        run_job(claim.staging)
+        summary = read_json(join(claim.staging, "summary.json"))
         claim.commit()
     return summary

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from pipelines.charset import UndecodableError, decode_html
 from pipelines.html_text import ExtractionError, ExtractionTimeout, Extractor
+from pipelines import writers
 from pipelines.schema import record_doc_id
 from pipelines.warc import RawRecord, ReadError
 
@@ -64,17 +65,13 @@ def want_body(cfg: Mapping[str, Any]):
 
 def dead_letter(record: RawRecord | None, stage: str, reason: str, detail: str,
                 error: ReadError | None = None) -> dict:
+    """The dead letter of a WARC record (or of an unreadable region: ``error``), in the one shape."""
     src = error or record
-    return {
-        "warc_file": src.warc_file,
-        "warc_offset": src.offset,
-        "warc_record_id": getattr(src, "record_id", None),
-        "url": getattr(src, "target_uri", None),
-        "stage": stage,
-        "reason": reason,
-        "detail": detail if error is None or error.skipped_bytes is None
-        else f"{detail} (skipped {error.skipped_bytes} bytes)",
-    }
+    if error is not None and error.skipped_bytes is not None:
+        detail = f"{detail} (skipped {error.skipped_bytes} bytes)"
+    return writers.dead_letter(stage, reason, detail, file=src.warc_file, warc_file=src.warc_file,
+                               warc_offset=src.offset, warc_record_id=getattr(src, "record_id", None),
+                               url=getattr(src, "target_uri", None))
 
 
 def read_error_outcome(error: ReadError) -> Outcome:

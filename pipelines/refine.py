@@ -102,10 +102,11 @@ class DecideFn(beam.DoFn):
         self.decider = None
 
     def setup(self):
-        from filters.decisions import Decider
+        from filters.decisions import Decider, audited_filters
         from filters.pii import default_placeholders
 
         self.decider = Decider(self.cfg)
+        self.audited = frozenset(audited_filters())
         placeholders = (self.cfg.get("pii") or {}).get("placeholders") or default_placeholders()
         self.pii_types = frozenset(t for t, p in placeholders.items() if p is not None)
 
@@ -119,7 +120,6 @@ class DecideFn(beam.DoFn):
 
     def process(self, row: dict):
         from filters import quality
-        from filters.decisions import TOXICITY_FILTERS
         from filters.signals import redact_pii
 
         how = row.pop("_signals", "computed")
@@ -130,7 +130,7 @@ class DecideFn(beam.DoFn):
         if not decision.keep:
             out = {**row, "removed_by": decision.removed_by, "removal_rule": decision.rule,
                    "removal_reason": decision.reason, "failed_filters": decision.failed}
-            if decision.removed_by in TOXICITY_FILTERS:
+            if decision.removed_by in self.audited:
                 stat["audit"] = {"doc_id": row["doc_id"], "url": row.get("url"),
                                  "filter": decision.removed_by, "reason": decision.reason,
                                  "lines": _audit_lines(row, decision.removed_by)}

@@ -46,9 +46,9 @@ DECISION_FIELDS = [
 
 
 def kept_schema(extra: Iterable[pa.Field] = ()) -> pa.Schema:
-    from filters.signals import SIGNAL_FIELDS
+    from filters.registry import signal_fields
 
-    return extend([*SIGNAL_FIELDS, *_robots_fields(), *REFINE_FIELDS, *extra])
+    return extend([*signal_fields(), *_robots_fields(), *REFINE_FIELDS, *extra])
 
 
 def removed_schema(extra: Iterable[pa.Field] = ()) -> pa.Schema:

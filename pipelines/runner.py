@@ -73,10 +73,12 @@ def make_runner(options: PipelineOptions):
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
         std.runner = None
-        # Local SDK worker processes inherit the environment: with glibc's default of 8 malloc
-        # arenas per core their peak RSS stays ~20% higher (dedup at 10k documents: 596 -> 507 MB
-        # per worker with 2 arenas, BENCHMARKS.md).  A value the user set is kept.
-        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+        if options.view_as(DirectOptions).direct_running_mode == "multi_processing":
+            # The SDK worker processes started from here inherit the environment: with glibc's
+            # default of 8 malloc arenas per core their peak RSS stays ~15% higher (dedup at 10k
+            # documents: 596 -> 507 MB per worker with 2 arenas, BENCHMARKS.md).  A value the
+            # user set is kept.
+            os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         # Like DirectRunner, hand the options to the SDK workers (they read their log levels
         # from them); without this the workers log every gRPC channel at INFO.
         encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())

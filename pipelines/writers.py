@@ -140,7 +140,6 @@ class WriteSharded(beam.PTransform):
 DEAD_LETTER_KEYS = ("stage", "reason", "detail", "file", "row", "warc_file", "warc_offset", "warc_record_id",
                     "url", "doc_id")
 DETAIL_CHARS = 2000
-_LEGACY = {"input_file": "file"}
 
 
 def dead_letter(stage: str, reason: str, detail: str = "", *, file: str | None = None, row: int | None = None,
@@ -154,14 +153,14 @@ def dead_letter(stage: str, reason: str, detail: str = "", *, file: str | None =
     input and for problems with the whole file); ``warc_file`` / ``warc_offset`` /
     ``warc_record_id``: where the record came from in the crawl, when known; ``url``, ``doc_id``."""
     return {"stage": stage, "reason": reason, "detail": str(detail or "")[:DETAIL_CHARS],
-            "file": file or (warc_file if stage in ("extract", "read") else None) or None,
+            "file": file or None,
             "row": row, "warc_file": warc_file, "warc_offset": warc_offset, "warc_record_id": warc_record_id,
             "url": url if isinstance(url, str) else None, "doc_id": doc_id if isinstance(doc_id, str) else None}
 
 
 def as_dead_letter(record: Mapping[str, Any], stage: str | None = None) -> dict:
-    """A record in any earlier shape (extract's ``warc_*``, refine's ``input_file``) in the one shape."""
-    fields = {_LEGACY.get(k, k): v for k, v in record.items()}
+    """A record in the one shape, every key checked (an unknown key is a programming error)."""
+    fields = dict(record)
     unknown = sorted(k for k in fields if k not in DEAD_LETTER_KEYS)
     if unknown:
         raise ValueError(f"dead letter with unknown keys {unknown}")

@@ -154,7 +154,7 @@ def test_every_stage_builds_the_same_dead_letter_shape(tmp_path):
     assert (refine_rows[0]["stage"], refine_rows[0]["reason"]) == ("refine", "missing_columns")
     assert (tok_rows[0]["stage"], tok_rows[0]["reason"]) == ("tokenize", "missing_text_column")
     assert ex["file"] == ex["warc_file"] == "s3://cc/a.warc.gz" and ex["warc_offset"] == 1234 and ex["row"] is None
-    assert writers.as_dead_letter({"input_file": "f", "row": 3, "url": "u", "stage": "refine", "reason": "r",
+    assert writers.as_dead_letter({"file": "f", "row": 3, "url": "u", "stage": "refine", "reason": "r",
                                    "detail": "x" * 5000})["detail"] == "x" * writers.DETAIL_CHARS
     with pytest.raises(ValueError, match="unknown keys"):
         writers.as_dead_letter({"stage": "x", "reason": "y", "colour": "red"})
@@ -229,6 +229,34 @@ def test_a_crash_keeps_the_earlier_complete_output_whole(tmp_path):
     after = {f: (out / f).read_bytes() for f in final_files(out) if f != outputs.LOCK_NAME}
     assert after == before                                     # still complete, _SUCCESS included
     # the next --overwrite run replaces it whole: part-2 of the first run does not linger
+    outputs.run_stage(stage_args(str(out), overwrite=True), "fake", PATTERNS, fake_job(1))
+    assert final_files(out) == ["_SUCCESS", "dead-letter/x.jsonl", "part-0.parquet", "summary.json"]
+
+
+def test_a_failure_during_the_commit_keeps_the_staged_files(tmp_path, monkeypatch):
+    """Once the commit has removed the earlier output, the staged files are the only complete
+    copy: a failing move must not delete them, and no _SUCCESS may appear."""
+    from apache_beam.io.filesystems import FileSystems
+
+    out = tmp_path / "out"
+    outputs.run_stage(stage_args(str(out)), "fake", PATTERNS, fake_job(3))
+
+    real_rename = FileSystems.rename
+
+    def broken_rename(src, dst):   # atomic writes inside the job still work; the commit's move fails
+        if any(outputs.STAGING_DIR not in d for d in dst) and any(outputs.STAGING_DIR in x for x in src):
+            raise OSError("object store went away")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(FileSystems, "rename", staticmethod(broken_rename))
+    with pytest.raises(OSError, match="went away"):
+        outputs.run_stage(stage_args(str(out), overwrite=True), "fake", PATTERNS, fake_job(2))
+    staged = [f for f in final_files(out) if f.startswith(outputs.STAGING_DIR + "/")]
+    assert sorted(f.rsplit("/", 1)[-1] for f in staged if f.endswith(".parquet")) == ["part-0.parquet",
+                                                                                      "part-1.parquet"]
+    assert "_SUCCESS" not in final_files(out)
+    assert json.loads((out / outputs.LOCK_NAME).read_text())["state"] == "failed"
+    monkeypatch.undo()
     outputs.run_stage(stage_args(str(out), overwrite=True), "fake", PATTERNS, fake_job(1))
     assert final_files(out) == ["_SUCCESS", "dead-letter/x.jsonl", "part-0.parquet", "summary.json"]
 

@@ -98,7 +98,8 @@ def test_refine_same_output_on_one_and_two_workers(tmp_path, cfg_overrides):
 
 
 def test_threshold_change_uses_stored_signals_without_recomputing(tmp_path, cfg_overrides):
-    from filters.signals import SIGNAL_FIELDS, SignalComputer
+    from filters.registry import signal_fields
+    from filters.signals import SignalComputer
 
     cfg = load_config(overrides=cfg_overrides)
     computer = SignalComputer(cfg)
@@ -115,7 +116,7 @@ def test_threshold_change_uses_stored_signals_without_recomputing(tmp_path, cfg_
     inp = tmp_path / "extracted"
     inp.mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), inp / "docs.parquet")
-    assert {f.name for f in SIGNAL_FIELDS} <= set(schema.names)
+    assert {f.name for f in signal_fields()} <= set(schema.names)
 
     default = run_refine(inp, tmp_path / "default", cfg_overrides, IN_MEMORY)
     assert default["signals"] == {"reused": 9}

@@ -52,14 +52,14 @@ def hand_kept_version(cfg) -> str:
 
 
 def test_schema_and_filter_names_are_what_the_hand_kept_lists_were():
-    assert [f.name for f in signals.SIGNAL_FIELDS] == BEFORE
-    assert signals.SIGNAL_NAMES == BEFORE
-    types = {f.name: f.type for f in signals.SIGNAL_FIELDS}
+    assert [f.name for f in registry.signal_fields()] == BEFORE
+    assert registry.signal_names() == BEFORE
+    types = {f.name: f.type for f in registry.signal_fields()}
     assert types["line_flags"] == pa.list_(pa.uint8()) and types["pii_counts"] == pa.map_(pa.string(), pa.int32())
     assert types["q_lorem_ipsum"] == pa.bool_() and types["q_words"] == pa.int64()
-    assert set(decisions.FILTERS) == {"url_blocklist", "consent", "language", "quality", "quality_model",
+    assert set(decisions.filter_names()) == {"url_blocklist", "consent", "language", "quality", "quality_model",
                                       "toxicity_words", "toxicity_classifier"}
-    assert decisions.TOXICITY_FILTERS == ("toxicity_words", "toxicity_classifier", "url_blocklist")
+    assert decisions.audited_filters() == ("toxicity_words", "toxicity_classifier", "url_blocklist")
 
 
 CHANGED = [
@@ -228,7 +228,7 @@ def test_a_family_registered_in_a_test_is_stored_computed_and_filterable():
         cfg = digits_config()
         assert "q_digit_frac" in extract.output_schema(cfg).names        # the extract Parquet schema
         assert "q_digit_frac" in refine_io.kept_schema().names
-        assert signals.SIGNAL_NAMES[-1] == "q_digit_frac"
+        assert registry.signal_names()[-1] == "q_digit_frac"
         row = {"url": "https://shop.example/", "text": text, **signals.SignalComputer(cfg)({"url": "u", "text": text})}
         assert row["q_digit_frac"] == pytest.approx(_digit_frac(text, None)["q_digit_frac"])
         assert row["q_digit_frac"] > 0.3
@@ -245,8 +245,8 @@ def test_a_family_registered_in_a_test_is_stored_computed_and_filterable():
             signals.SignalComputer(load_config())                           # no defaults entry: refused
         with pytest.raises(ValueError, match="column 'q_digit_frac' already exists"):
             registry.register(SignalFamily("digits2", DIGITS.fields, _digit_frac))
-    assert "q_digit_frac" not in signals.SIGNAL_NAMES and "digits" not in decisions.FILTERS
-    assert [f.name for f in signals.SIGNAL_FIELDS] == BEFORE
+    assert "q_digit_frac" not in registry.signal_names() and "digits" not in decisions.filter_names()
+    assert [f.name for f in registry.signal_fields()] == BEFORE
 
 
 def test_a_registered_family_removes_a_document_in_the_refine_steps():

@@ -55,9 +55,9 @@ def test_one_word_does_not_remove_a_page_but_a_dense_page_is_removed(badwords):
               "Talk to your doctor about any changes you notice, for example around the vagina.")
     one = {**base, **scorer.score(health, "en")}
     assert one["tox_word_hits"] >= 1
-    assert decider._toxicity_words(one) == []
+    assert decider.check("toxicity_words", one) == []
     dense = {**base, **scorer.score("fuck this shit, you bitch ass motherfucker " * 3, "en")}
-    fails = decider._toxicity_words(dense)
+    fails = decider.check("toxicity_words", dense)
     assert fails and fails[0][0] == "toxicity_words.score" and "word-list hits" in fails[0][1]
 
 

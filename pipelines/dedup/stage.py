@@ -20,7 +20,7 @@ from pipelines.config import load_config
 from pipelines.dedup.common import MergeStats
 from pipelines.dedup.transform import ADDED_COLUMNS, KEPT_FIELDS, REMOVED_FIELDS, Deduplicate, JoinBack
 from pipelines.schema import REQUIRED_INPUT_COLUMNS
-from pipelines.writers import WriteDeadLettersFn, dead_letter, shard_of
+from pipelines.writers import WriteDeadLettersFn, dead_letter, part_name, shard_of
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ class _JoinAndWriteShard(beam.DoFn):
             out["removed" if is_gone else "kept"].append(final)
         del rows
         yield "kept", len(out["kept"])
-        name = f"part-{shard:05d}-of-{self.shards:05d}.parquet"
+        name = part_name(shard, self.shards)
         for kind, directory in (("kept", self.output), ("removed", outputs.join(self.output, "removed"))):
             if out[kind]:  # like a GroupByKey per output: no file for a shard without rows
                 outputs.write_parquet(outputs.join(directory, name), _sorted_rows(out[kind], "doc_id"),

@@ -106,9 +106,9 @@ class Collector:
         if removed:
             cols += REMOVED_COLUMNS
         if self.decider is not None:
-            from filters.signals import SIGNAL_NAMES
+            from filters.registry import signal_names
 
-            cols += [c for c in SIGNAL_NAMES if c not in cols] + ["robots_disallowed_agents", "robots_status"]
+            cols += [c for c in signal_names() if c not in cols] + ["robots_disallowed_agents", "robots_status"]
         return list(dict.fromkeys(cols))
 
     def run(self) -> dict:
