@@ -1,7 +1,7 @@
 """CPU cost of each signal family per page, on the realweb pages' extracted texts.
 
     python bench/bench_signals.py [--warc PATH] [--texts FILE.jsonl] [--repeat 3]
-                                  [--compare DIR] [--limit N]
+                                  [--compare DIR] [--limit N] [--families pii,quality]
 
 Extracts the pages once with the extract stage's own path (``iter_records`` ->
 ``header_outcome`` / ``extract_document`` with the default config; ``--texts`` caches the result
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_extract import DEFAULT_WARC  # noqa: E402
 
-FAMILY_MODULES = ("text_units", "pii_validators", "pii", "quality", "toxicity", "language")
+FAMILY_MODULES = ("text_units", "pii_validators", "pii", "quality_ngrams", "quality", "toxicity", "language")
 
 
 def extracted_pages(warc: Path, cfg: dict | None = None) -> Iterator[dict[str, Any]]:
@@ -105,6 +105,14 @@ def families(mods: dict[str, ModuleType], cfg: dict, wordlists: str | None,
     enabled = [t for t, p in placeholders.items() if p is not None] if placeholders else None
     pii = mods["pii"]
 
+    def pii_pages(pages):
+        # filters.pii memoizes phone-number parsing per process: each timed run starts cold, as a
+        # worker does, so that a run does not profit from the one before it.
+        clear = getattr(getattr(mods["pii_validators"], "phone_number", None), "cache_clear", None)
+        if clear is not None:
+            clear()
+        return [pii_counts(p, lang) for p, lang in zip(pages, langs)]
+
     def pii_counts(page, lang):
         counts: dict[str, int] = {}
         for kind, _, _ in pii.find_pii(page["text"], enabled, pii.region_hint_for(page["url"], lang, regions)):
@@ -118,7 +126,7 @@ def families(mods: dict[str, ModuleType], cfg: dict, wordlists: str | None,
                                     max_word_chars=qcfg["max_word_chars"]) for p, lang in zip(pages, langs)],
         "toxicity classifier (en pages)": lambda pages: [
             clf.score(p["text"]) if lang == "en" else None for p, lang in zip(pages, langs)],
-        "PII counts": lambda pages: [pii_counts(p, lang) for p, lang in zip(pages, langs)],
+        "PII counts": pii_pages,
     }
     if scorer is not None:
         out["toxicity word lists"] = lambda pages: [scorer.score(p["text"], lang) for p, lang in zip(pages, langs)]
@@ -133,6 +141,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N pages")
     parser.add_argument("--wordlists", help="LDNOOBW-style word-list directory (times the word-list score)")
     parser.add_argument("--compare", type=Path, help="directory with a frozen filters/ package to compare")
+    parser.add_argument("--families", help="comma-separated words: time only the families whose name holds one")
     args = parser.parse_args()
     if not (args.texts and args.texts.is_file()) and not args.warc.exists():
         raise SystemExit(f"benchmark input {args.warc} not found (set CORPUS_SHARED_DATA or pass --warc)")
@@ -149,6 +158,10 @@ def main() -> None:
     impls = {"current": families(current, cfg, args.wordlists, langs)}
     if args.compare:
         impls["compared"] = families(load_frozen(args.compare), cfg, args.wordlists, langs)
+    if args.families:
+        wanted = [w.strip().lower() for w in args.families.split(",") if w.strip()]
+        impls = {impl: {name: fn for name, fn in fams.items() if any(w in name.lower() for w in wanted)}
+                 for impl, fams in impls.items()}
     # warm-up: segmenters, stop-word lists and lazily loaded models are loaded outside the timing
     for fams in impls.values():
         for fn in fams.values():

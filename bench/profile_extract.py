@@ -41,9 +41,9 @@ PARTS = {
     "signal: quality measures": [("filters/quality.py", "measure")],
     "signal: quality model": [("filters/quality_model.py", "score")],
     "signal: toxicity (word lists + classifier)": [("filters/toxicity.py", "score")],
-    "signal: PII counts": [("filters/signals.py", "pii_counts")],
-    "signal: consent (robots/TDM)": [("filters/signals.py", "_consent")],
-    "Parquet encoding": [("pipelines/outputs.py", "parquet_bytes")],
+    "signal: PII counts": [("filters/families/pii.py", "pii_counts")],
+    "signal: consent (robots/TDM)": [("filters/families/consent.py", "_compute")],
+    "Parquet encoding": [("pipelines/writers.py", "parquet_bytes")],
 }
 # part -> parts nested inside it, subtracted so that no time is counted twice.
 NESTED = {"trafilatura extraction (minus parsing)": ["HTML parsing (lxml, in trafilatura)"]}

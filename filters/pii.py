@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 import yaml
+from phonenumbers import phonenumbermatcher as _pnm
 
 from filters import pii_validators as v
 
@@ -165,18 +166,27 @@ def _ibans(text: str, region: str | None) -> Iterator[tuple[int, int]]:
             yield m.start(), pos
 
 
+# Searched once per text for all detectors (a str caches its hash): a match or None.
+_seven_digits = lru_cache(maxsize=2)(re.compile(r"\d{7}").search)
+
+
 def _pattern_detector(pattern: re.Pattern, validator: Callable[[str], bool],
                       context: Callable[[str, int], bool] | None = None,
                       bare: re.Pattern | None = None, exclude_before: re.Pattern | None = None,
+                      context_needs: re.Pattern | None = None, seven: tuple[bool, bool] = (False, False),
                       ) -> Callable[[str, str | None], Iterator[tuple[int, int]]]:
     """Formatted spellings always (unless ``exclude_before`` matches the text just before);
-    ``bare`` spellings only with ``context`` before them."""
+    ``bare`` spellings only with ``context`` before them.  Skipped where a match cannot be: without
+    ``context_needs`` (the context's keyword minus ``\\b``, which a slice's edge may pass for) for
+    ``bare``, and without 7 digits in a row for those that ``seven`` (pattern, bare) says need them."""
     def detect(text: str, region: str | None) -> Iterator[tuple[int, int]]:
-        for m in pattern.finditer(text):
+        for m in (pattern.finditer(text) if not seven[0] or _seven_digits(text) else ()):
             if exclude_before is not None and exclude_before.search(_before(text, m.start(), 10)):
                 continue
             if validator(m.group()):
                 yield m.span()
+        if (context_needs is not None and context_needs.search(text) is None) or (seven[1] and not _seven_digits(text)):
+            return
         if bare is not None and context is not None:
             for m in bare.finditer(text):
                 if context(text, m.start()) and validator(m.group()):
@@ -189,18 +199,21 @@ _BARE11 = re.compile(r"\d(?<![\d.,/-]\d)\d{10}(?![\d-]|[.,]\d)")
 _uy_ci = _pattern_detector(
     re.compile(r"\d(?<![\d.,-]\d)(?:\.?\d{3}\.?\d{3}|\d{2}\.?\d{3})-\d(?![\d-]|[.,]\d)"), v.uy_ci_valid,
     _context_has(re.compile(r"(?i)(c[ée]dula|\bC\.\s?I\.?|\bCI\b)")),
-    re.compile(r"\d(?<![\d.,/-]\d)\d{6,7}(?![\d-]|[.,]\d)"))
+    re.compile(r"\d(?<![\d.,/-]\d)\d{6,7}(?![\d-]|[.,]\d)"), seven=(False, True))
 _br_cpf = _pattern_detector(
     re.compile(r"\d(?<![\d.,-]\d)\d{2}\.\d{3}\.\d{3}-\d{2}(?![\d-]|[.,]\d)"), v.br_cpf_valid,
-    _context_has(re.compile(r"(?i)\bCPF\b")), _BARE11)
+    _context_has(re.compile(r"(?i)\bCPF\b")), _BARE11, context_needs=re.compile(r"(?i)CPF"),
+    seven=(False, True))
 _cl_rut = _pattern_detector(
     re.compile(r"\d(?<![\d.,-]\d)(?:\d?(?:\.\d{3}){2}-[\dkK](?![\w-])|\d{6,7}-[\dkK](?![\w-]))"),
     v.cl_rut_valid)
 _es_dni = _pattern_detector(
-    re.compile(r"(?:\d(?<![\w-]\d)\d{7}|[XYZ](?<![\w-][XYZ])-?\d{7})-?[A-Z](?![\w-])"), v.es_dni_valid)
+    re.compile(r"(?:\d(?<![\w-]\d)\d{7}|[XYZ](?<![\w-][XYZ])-?\d{7})-?[A-Z](?![\w-])"), v.es_dni_valid,
+    seven=(True, False))
 _ar_cuit = _pattern_detector(
     re.compile(r"\d(?<![\d.,-]\d)\d-\d{8}-\d(?![\d-]|[.,]\d)"), v.ar_cuit_valid,
-    _context_has(re.compile(r"(?i)\bCUI[TL]\b")), _BARE11)
+    _context_has(re.compile(r"(?i)\bCUI[TL]\b")), _BARE11, context_needs=re.compile(r"(?i)CUI[TL]"),
+    seven=(True, True))
 _mx_curp = _pattern_detector(
     re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[AEIOUX][A-Z]{2}\d{6}[HMX][A-Z]{2}[B-DF-HJ-NP-TV-Z]{3}[A-Z0-9]\d(?![A-Za-z0-9])"),
     v.mx_curp_valid)
@@ -209,7 +222,7 @@ _us_ssn = _pattern_detector(
     v.us_ssn_valid,
     _context_has(re.compile(r"(?i)(\bSSN\b|social security)")),
     re.compile(r"\d(?<![\d.,/-]\d)\d{8}(?![\d-]|[.,]\d)"),
-    exclude_before=_COUNTRY_CODE_BEFORE)
+    exclude_before=_COUNTRY_CODE_BEFORE, context_needs=re.compile(r"(?i)SSN|social security"), seven=(False, True))
 
 _AWS = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 
@@ -247,11 +260,47 @@ def _private_keys(text: str, region: str | None) -> Iterator[tuple[int, int]]:
         pos = stop
 
 
+def _pattern_atoms(seq) -> Iterator[str]:
+    """Class items for every character the parsed pattern ``seq`` can match (ValueError: unknown)."""
+    from re import _constants as c
+    for op, av in seq:
+        if op is c.LITERAL or op is c.IN:
+            for o, a in (av if op is c.IN else [(op, av)]):
+                if (o, a) != (c.CATEGORY, c.CATEGORY_DIGIT) and o is not c.LITERAL and o is not c.RANGE:
+                    raise ValueError(o)
+                yield (r"\d" if o is c.CATEGORY else re.escape(chr(a)) if o is c.LITERAL
+                       else f"{re.escape(chr(a[0]))}-{re.escape(chr(a[1]))}")
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) or (op is c.SUBPATTERN and not av[1] and not av[2]):
+            yield from _pattern_atoms(av[-1])
+        elif op is c.BRANCH:
+            yield from (atom for branch in av[1] for atom in _pattern_atoms(branch))
+        else:
+            raise ValueError(op)
+
+
+def _phone_possible(pattern: re.Pattern | None) -> re.Pattern | None:
+    """Found in every text where ``_phones`` yields a span: a kept raw match has >= 6 ``isdigit``
+    characters in a candidate (a ``pattern`` match), so in a run of characters its atoms match
+    (their union, compiled with its flags for the same case folding), and none is an ``isdigit``
+    character that ``\\d`` misses (tests/test_pii_phone_memo.py checks every code point).  Texts
+    that have one go to the matcher whole, so its context checks and try budget are untouched."""
+    from re import _parser
+    if not isinstance(pattern, re.Pattern):
+        return None
+    try:
+        atoms = "".join(_pattern_atoms(_parser.parse(pattern.pattern, pattern.flags)))
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return re.compile(rf"\d(?:(?:(?!\d)[{atoms}])*+\d){{5}}", pattern.flags)
+
+
+_PHONE_POSSIBLE = _phone_possible(getattr(_pnm, "_PATTERN", None))  # None: no pre-filter
+
+
 def _phones(text: str, region: str | None) -> Iterator[tuple[int, int]]:
-    if not any(map(str.isdigit, text)):
+    if not any(map(str.isdigit, text)) or (_PHONE_POSSIBLE and not _PHONE_POSSIBLE.search(text)):
         return
-    matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
-    for match in matcher:
+    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
         raw = match.raw_string
         before = _before(text, match.start, 30)
         if (_NOT_A_PHONE.search(before) or _NUMBER_BEFORE.search(before) or _DATE_LIKE.search(raw)

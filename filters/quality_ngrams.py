@@ -8,6 +8,7 @@ by the same total, same tie-breaking (the most frequent n-gram seen first).
 """
 from __future__ import annotations
 
+from itertools import count
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -29,35 +30,43 @@ def ngram_fracs(words: Sequence[str], total_chars: int, top: Iterable[int],
     wanted = [n for n in top if n_words >= n] + [n for n in dup if n_words >= 2 * n]
     if not wanted or not total_chars:
         return top_out, dup_out
-    index = dict.fromkeys(words)
-    index = dict(zip(index, range(len(index))))
-    word_ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=n_words)
+    # Word ids: the position of each word's first occurrence (one dict pass; ids below n_words).
+    index: dict[str, int] = {}
+    word_ids = np.fromiter(map(index.setdefault, words, count()), dtype=np.int64, count=n_words)
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
     starts = np.zeros(n_words + 1, dtype=np.int64)
     np.cumsum(lengths, out=starts[1:])
-    vocab = len(index)
     # pos: start positions whose n-gram may repeat; ids: their n-gram ids; counts: per id.  Two
     # equal n-grams have equal (n-1)-gram prefixes, so only starts whose (n-1)-gram repeats can
     # hold a repeated n-gram: the others are dropped, and the arrays shrink as n grows.
     pos, ids, counts = np.arange(n_words), word_ids, np.bincount(word_ids)
     for n in range(2, max(wanted) + 1):
-        keep = (counts[ids] >= 2) & (pos <= n_words - n)
+        keep = counts[ids] >= 2
+        keep &= pos <= n_words - n
         pos, ids = pos[keep], ids[keep]
         if not pos.size:
             break                       # no n-gram repeats, so no longer one does either
-        keys = ids * vocab + word_ids[pos + (n - 1)]
-        _, first, ids = np.unique(keys, return_index=True, return_inverse=True)
-        ids = ids.reshape(-1)
-        counts = np.bincount(ids)
+        # Group equal keys: what np.unique(keys, return_index=True, return_inverse=True) does,
+        # without its overhead.  A stable sort puts each group's first occurrence first.
+        keys = ids * n_words + word_ids[pos + (n - 1)]
+        order = keys.argsort(kind="stable")
+        ordered = keys[order]
+        new = np.empty(ordered.size, dtype=bool)
+        new[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+        group = np.cumsum(new)
+        group -= 1
+        ids = np.empty_like(group)
+        ids[order] = group
+        first = order[new]              # per group, the index (into pos) of its first occurrence
+        counts = np.bincount(group)
         if n in top_out and n_words >= n:
             best = int(counts.max())
             if best >= 2:
                 at = int(pos[first[counts == best]].min())
                 top_out[n] = min(1.0, best * int(starts[at + n] - starts[at]) / total_chars)
         if n in dup_out and n_words >= 2 * n:
-            repeat = np.ones(ids.size, dtype=bool)
-            repeat[first] = False
-            at = pos[repeat]
+            at = pos[order[~new]]       # the starts of repeats (not first occurrences)
             if at.size:
                 edges = np.bincount(at, minlength=n_words + 1) - np.bincount(at + n, minlength=n_words + 1)
                 covered = np.cumsum(edges[:n_words]) > 0

@@ -33,6 +33,16 @@ def _is_punct_or_symbol(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "PSZC"
 
 
+# The characters of categories P, S, Z and C in Latin-1 and in General Punctuation ("„“–’…"):
+# ``str.strip`` removes them at C speed.  It removes a run of them from each end of a token, all of
+# which ``_strip_punct`` would remove too; where the rest then starts and ends with a letter or
+# digit (never P/S/Z/C), that run was all there was to strip, and otherwise ``_strip_punct`` of the
+# rest finishes the job (the same result as on the whole token, since what was taken off was part
+# of the run it strips).
+_EDGE_PUNCT = tuple("".join(ch for ch in map(chr, range(*block)) if _is_punct_or_symbol(ch))
+                    for block in ((0, 0x100), (0x2000, 0x2070)))
+
+
 def _strip_punct(token: str) -> str:
     start, end = 0, len(token)
     while start < end and _is_punct_or_symbol(token[start]):
@@ -85,16 +95,7 @@ def words(text: str, lang: str | None) -> list[str]:
     segmenter = _SEGMENTER_OF.get(lang or "")
     out: list[str] = []
     if segmenter is None:
-        for token in text.split():
-            # A token that starts and ends with a letter or digit (category L* or N*, never
-            # P/S/Z/C) has nothing to strip: the common case skips the per-character look-ups.
-            if token[0].isalnum() and token[-1].isalnum():
-                out.append(token)
-                continue
-            token = _strip_punct(token)
-            if token:
-                out.append(token)
-        return out
+        return split_words(text)
     # Segmenters are slow on huge inputs made of one line (newmm is superlinear) and MeCab crashes
     # the process on a ~200,000-character token: feed them line by line, in bounded pieces.
     for line in text.splitlines():
@@ -105,6 +106,27 @@ def words(text: str, lang: str | None) -> list[str]:
                 token = _strip_punct(token.strip())
                 if token:
                     out.append(token)
+    return out
+
+
+def split_words(text: str) -> list[str]:
+    """``words`` of a language without a segmenter: whitespace tokens, punctuation stripped."""
+    out: list[str] = []
+    append = out.append
+    for token in text.split():
+        # A token that starts and ends with a letter or digit (category L* or N*, never P/S/Z/C)
+        # has nothing to strip: the common case skips the per-character look-ups.
+        if token[0].isalnum() and token[-1].isalnum():
+            append(token)
+            continue
+        for chars in _EDGE_PUNCT:
+            token = token.strip(chars)
+            if not token or (token[0].isalnum() and token[-1].isalnum()):
+                break
+        else:
+            token = _strip_punct(token)
+        if token:
+            append(token)
     return out
 
 

@@ -7,7 +7,9 @@
 * Classifier: ``profanity_check`` (alt-profanity-check: a linear SVM over TF-IDF shipped inside
   its wheel, English, works offline) or a fastText model (Dolma/Jigsaw style).  Lines are scored
   and combined as the share of characters in lines scored >= 0.5, so one rude comment does not
-  outweigh a long article.
+  outweigh a long article.  profanity_check's model is converted once into arrays (cached under
+  ``default_cache_dir()``) and scored with numpy to the same floats as scikit-learn, without
+  importing scikit-learn in the workers (``filters/linear_text.py``).
 * Domain blocklist (e.g. UT1 ``adult/domains``): a listed domain blocks its subdomains.  Domains
   are kept as a sorted array of 64-bit hashes (8 bytes each), so a multi-million-entry list fits
   in a worker.
@@ -16,14 +18,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
+import os
 import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from filters import text_units
+
+if TYPE_CHECKING:
+    from filters.linear_text import LinearTextModel
 
 FETCH_TIMEOUT_S = 60
 
@@ -132,14 +139,15 @@ class WordListScorer:
 
 # ------------------------------------------------------------------------------------ classifier
 class ToxicityClassifier:
-    """Line-level toxicity probabilities combined into one document score (0..1)."""
+    """Line-level toxicity probabilities combined into one document score (0..1).
 
-    def __init__(self, kind: str, model_path: str | None = None, label: str = "__label__toxic"):
+    ``cache_dir``: where profanity_check's converted arrays are cached (default ``default_cache_dir()``)."""
+
+    def __init__(self, kind: str, model_path: str | None = None, label: str = "__label__toxic", *,
+                 cache_dir: str | Path | None = None):
         self.kind = kind
         if kind == "profanity_check":
-            from profanity_check import predict_prob
-
-            self._predict = lambda lines: [float(p) for p in predict_prob(list(lines))]
+            self._predict = load_profanity_model(cache_dir).predict
         elif kind == "fasttext":
             import fasttext
 
@@ -191,6 +199,110 @@ def _combine(indexed: Sequence[tuple[int, str]], scores: Sequence[float]) -> dic
     toxic = [(i, l) for (i, l), s in zip(indexed, scores) if s >= 0.5]
     return {"tox_clf_frac": sum(len(l) for _, l in toxic) / total if total else 0.0,
             "tox_clf_max": max(scores, default=0.0), "tox_clf_lines": [i for i, _ in toxic]}
+
+
+# ------------------------------------------------------------------------------------ profanity_check as arrays
+# ``profanity_check`` unpickles a scikit-learn TfidfVectorizer and a CalibratedClassifierCV (sigmoid
+# calibration over linear SVM folds); importing scikit-learn and unpickling cost ~1.7 CPU-s per worker.
+# The fitted attributes are converted once into plain arrays (filters/linear_text.py: the same floats
+# as predict_proba), cached as .npz keyed by the model files' bytes and the package versions.
+# scikit-learn is imported only to convert (cache missing, stale or corrupt); a conversion that does not
+# reproduce ``predict_proba`` on probe lines raises, it never gives other scores.
+PROFANITY_FORMAT = 1
+PROFANITY_CACHE_NAME = "profanity_check.npz"
+PROFANITY_TOLERANCE = 1e-12
+_log = logging.getLogger(__name__)
+_profanity_lock = threading.Lock()
+_profanity_models: dict[str, "LinearTextModel"] = {}
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/corpus-pipeline`` (``~/.cache/corpus-pipeline``; the temporary directory
+    when there is no home)."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except (KeyError, RuntimeError):
+            import tempfile
+
+            base = tempfile.gettempdir()
+    return Path(base) / "corpus-pipeline"
+
+
+def profanity_model_files() -> list[Path]:
+    """The vectorizer and model files inside the installed ``profanity_check`` package (not imported:
+    importing it loads scikit-learn)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("profanity_check")
+    if spec is None or not spec.origin:
+        raise ImportError("toxicity.classifier profanity_check needs the alt-profanity-check package")
+    data = Path(spec.origin).parent / "data"
+    return [data / "vectorizer.joblib", data / "model.joblib"]
+
+
+def profanity_cache_key(files: Sequence[Path]) -> str:
+    """sha256 of the format, the package versions and the model files' bytes."""
+    from importlib import metadata
+
+    h = hashlib.sha256(f"format={PROFANITY_FORMAT}".encode())
+    for dist in ("alt-profanity-check", "scikit-learn"):
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        h.update(f"\0{dist}={version}".encode())
+    for path in files:
+        h.update(f"\0{path.name}\0".encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def convert_profanity_model(files: Sequence[Path]) -> LinearTextModel:
+    """Load the pickles with joblib/scikit-learn, convert, and check the arrays reproduce
+    ``predict_proba`` on the probe lines (RuntimeError when not)."""
+    import joblib
+    import numpy as np
+
+    from filters.linear_text import LinearTextModel, probe_lines
+
+    vectorizer_path, model_path = files
+    vectorizer, model = joblib.load(vectorizer_path), joblib.load(model_path)
+    converted = LinearTextModel.from_sklearn(vectorizer, model)
+    probes = probe_lines(converted)
+    expected = model.predict_proba(vectorizer.transform(probes))[:, 1]
+    got = np.array(converted.predict(probes))
+    worst = float(np.max(np.abs(got - expected)))
+    if not worst <= PROFANITY_TOLERANCE:
+        raise RuntimeError(f"profanity_check arrays do not reproduce scikit-learn's predict_proba "
+                           f"(max difference {worst:g} on {len(probes)} probe lines); refusing to score")
+    return converted
+
+
+def load_profanity_model(cache_dir: Path | str | None = None, *, reuse: bool = True) -> LinearTextModel:
+    """The profanity_check model as arrays: from the cache in ``cache_dir`` (default
+    ``default_cache_dir()``) when it matches the installed files, else converted (scikit-learn
+    imported once) and cached.  An unwritable cache directory only costs the conversion per process.
+    ``reuse``: return the model this process already loaded from the same cache file and key."""
+    from filters.linear_text import read_cache, write_cache
+
+    files = profanity_model_files()
+    key = profanity_cache_key(files)
+    path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / PROFANITY_CACHE_NAME
+    with _profanity_lock:
+        memo = f"{path}\0{key}"
+        if reuse and memo in _profanity_models:
+            return _profanity_models[memo]
+        model = read_cache(path, key)
+        if model is None:
+            model = convert_profanity_model(files)
+            try:
+                write_cache(path, key, model)
+            except OSError as exc:
+                _log.warning("cannot write the profanity_check cache %s (%s); scoring from memory", path, exc)
+        _profanity_models[memo] = model
+        return model
 
 
 # ------------------------------------------------------------------------------------ domains

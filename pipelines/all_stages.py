@@ -34,6 +34,7 @@ import apache_beam as beam
 from pipelines import completion, outputs
 from pipelines import stages as registry
 from pipelines.cli import CliError
+from pipelines.inputs import visible
 from tokenization.manifest import TOKENIZER_NAME
 
 log = logging.getLogger("pipelines.all")
@@ -137,11 +138,24 @@ def read_lines(path: str) -> list[str]:
 
 
 def matched_files(pipeline, label: str, pattern: str):
-    """Paths matching ``pattern``, listed by the job (a list in the graph could be too large)."""
+    """Paths matching ``pattern`` that pass the listing rule's hidden-name check, listed by the job
+    (a list in the graph could be too large)."""
     from apache_beam.io import fileio
 
     return (pipeline | f"{label}Match" >> fileio.MatchFiles(pattern)
-            | f"{label}Paths" >> beam.Map(lambda m: m.path))
+            | f"{label}Paths" >> beam.Map(lambda m: m.path)
+            | f"{label}Visible" >> beam.ParDo(_Visible()))
+
+
+class _Visible(beam.DoFn):
+    """The listing rule's hidden-name check (``pipelines.inputs``) on paths matched in the job."""
+
+    def setup(self):
+        self.markers: dict = {}
+
+    def process(self, path: str):
+        if visible(path, self.markers):
+            yield path
 
 
 class Plan:
@@ -345,7 +359,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
         plan = Plan(
             stages=stages, cfg=cfg, dirs=dirs, root=root, output=args.output, snapshot=snapshot_id,
             config_hash=chash, params=params,
-            splits=extract.plan_splits(warcs, cfg["extract"]["splits_per_file"], workers),
+            splits=extract.plan_splits(warcs, cfg["extract"]["splits_per_file"], workers,
+                                        cfg["extract"]["output_chunk_bytes"]),
             extract_meta=extract.summary_meta(source_meta, warcs, cfg),
             tokenizer_json=tok_json, vocab_size=vsize,
             tokenizer_source=tok_source, tokenize_settings=tokenize_settings)

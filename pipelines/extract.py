@@ -3,24 +3,30 @@
 Graph::
 
     (input file, split) --Reshuffle--> ReadAndExtract (stream records, decide from headers,
-                                                      decode charset, trafilatura)
-        docs      -> key by (input file, offset range) -> GroupByKey -> sort by offset
-                     -> DIR/<file>-<range>.parquet
+                                                      decode charset, trafilatura, write chunks)
+        main      -> names of the DIR/<file>-<chunk>.parquet files it wrote
         dead      -> key by input file -> GroupByKey -> DIR/dead-letter/<file>.jsonl
         outcomes  -> CombinePerKey(count) -> DIR/summary.json
 
-Output files are per input WARC and range of record offsets (``extract.output_chunk_bytes``),
-sorted by offset, so the bytes do not depend on worker count or bundle order and a writer's
-memory does not grow with the size of a WARC.  Each record produces exactly one outcome.  The
-summary's ``records_read`` is counted by the reader itself (records framed + unreadable regions,
-``warc_framing.ReadStats``), not derived from the outcomes, and ``balance`` says whether it equals
-kept + dropped + dead-lettered; when it does not, the summary and the printed report say so.
+Documents never cross a shuffle.  A file's records are grouped into chunks by offset
+(``offset // extract.output_chunk_bytes``, offsets of the compressed input) and the ``splits``
+readers of a file divide it by whole chunks (chunk ``c`` belongs to split ``c % splits``), so
+every chunk is read by one reader, which sees its records once and in offset order: it buffers
+one chunk's documents, writes ``DIR/<file>-<chunk>.parquet`` atomically (rows sorted by offset)
+when the next chunk starts, and emits only the file name.  The names and bytes therefore do not
+depend on the number of splits, workers or bundle order; a retried bundle rewrites the same
+names with the same bytes; a reader holds at most one chunk's documents.  Each record produces
+exactly one outcome.  The summary's ``records_read`` is counted by the reader itself (records
+framed + unreadable regions, ``warc_framing.ReadStats``), not derived from the outcomes, and
+``balance`` says whether it equals kept + dropped + dead-lettered; when it does not, the summary
+and the printed report say so.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import logging
+import os
 import posixpath
 import re
 import sys
@@ -96,26 +102,34 @@ def _opener(path: str, source_settings: Mapping[str, Any], opened: list):
     return stream_opener(open_stream)
 
 
-def split_of(offset: int, splits: int) -> int:
-    """Which of ``splits`` readers of a file handles the record at ``offset`` (stable hash)."""
-    digest = hashlib.blake2b(offset.to_bytes(8, "little"), digest_size=4).digest()
-    return int.from_bytes(digest, "little") % splits
+def chunk_of(offset: int, chunk_bytes: int) -> int:
+    """The output chunk of the record at ``offset``: ``DIR/<file>-<chunk>.parquet``."""
+    return offset // chunk_bytes
+
+
+def split_of(offset: int, splits: int, chunk_bytes: int) -> int:
+    """Which of ``splits`` readers of a file handles the record at ``offset``: whole chunks,
+    round robin, so no chunk is shared by two readers."""
+    return chunk_of(offset, chunk_bytes) % splits
 
 
 class ExtractFileFn(beam.DoFn):
     """One split of one input file: stream its records, decide, decode and extract.
 
-    Reading and extraction are one step so raw HTML is never materialised between stages (the
-    local runner would hold it all in memory); a file is spread over workers by giving each of
-    ``splits`` readers the records whose offset hashes to its split.
+    Reading, extraction and writing are one step so neither raw HTML nor documents are
+    materialised between stages (the local runner would hold them all in memory); a file is
+    spread over workers by giving each of ``splits`` readers whole chunks of it (``split_of``).
+    Yields the names (relative to ``output``) of the document files it wrote.
     """
 
     def __init__(self, extract_cfg: Mapping[str, Any], source_settings: Mapping[str, Any],
-                 signal_cfg: Mapping[str, Any] | None = None):
+                 signal_cfg: Mapping[str, Any] | None = None, *, output: str, schema):
         self.cfg = dict(extract_cfg)
         self.source_settings = dict(source_settings)
         self.signal_cfg = dict(signal_cfg) if signal_cfg else None
-        # Documents are written per (input file, range of offsets): the writer holds one range's
+        self.output = output
+        self.schema = schema
+        # Documents are written per (input file, range of offsets): the reader holds one range's
         # rows in memory, so its memory does not grow with the size of a WARC.
         self.chunk_bytes = int(self.cfg["output_chunk_bytes"])
         self.extractor = None
@@ -142,10 +156,11 @@ class ExtractFileFn(beam.DoFn):
     def process(self, element) -> Iterable[Any]:
         path, split, splits = element
         started, n, opened, read = time.monotonic(), 0, [], ReadStats()
+        chunk, rows, written = None, [], set()   # the chunk being filled, its documents, chunks done
         limits = HeaderLimits(self.cfg["max_header_line_bytes"], self.cfg["max_header_block_bytes"])
         for item in iter_records(_opener(path, self.source_settings, opened), path,
                                  want_body=want_body(self.cfg), max_body_bytes=self.cfg["max_payload_bytes"],
-                                 select=lambda off: split_of(off, splits) == split,
+                                 select=lambda off: split_of(off, splits, self.chunk_bytes) == split,
                                  max_decoded_bytes=self.cfg["max_decoded_bytes"],
                                  header_limits=limits, stats=read):
             n += 1
@@ -159,10 +174,21 @@ class ExtractFileFn(beam.DoFn):
                 outcome = self._document(item)
             if outcome.doc is not None:
                 self.kept.inc()
-                yield (path, outcome.doc["warc_offset"] // self.chunk_bytes), outcome.doc
+                doc_chunk = chunk_of(outcome.doc["warc_offset"], self.chunk_bytes)
+                if doc_chunk != chunk:
+                    if rows:
+                        yield self._write_chunk(path, chunk, rows)
+                        written.add(chunk)
+                    if doc_chunk in written:   # offsets only grow; rewriting would lose documents
+                        raise RuntimeError(f"{path}: offset {outcome.doc['warc_offset']} is back in chunk "
+                                           f"{doc_chunk}, already written")
+                    chunk, rows = doc_chunk, []
+                rows.append(outcome.doc)
             if outcome.dead is not None:
                 yield beam.pvalue.TaggedOutput(DEAD_LETTERS, (path, outcome.dead))
             yield beam.pvalue.TaggedOutput(OUTCOMES, (outcome.status, outcome.reason))
+        if rows:
+            yield self._write_chunk(path, chunk, rows)
         for name in ("retries", "resumes"):
             yield beam.pvalue.TaggedOutput(STATS, (f"source_{name}", sum(getattr(st, name, 0) for st in opened)))
         # Counted by the reader, not here: the summary checks them against the outcomes.
@@ -170,6 +196,13 @@ class ExtractFileFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(STATS, (READ_ERRORS, read.errors))
         self.progress.info("%s [split %d/%d]: done, %d records in %.1fs", path, split + 1, splits, n,
                            time.monotonic() - started)
+
+    def _write_chunk(self, warc_file: str, chunk: int, docs: list) -> str:
+        """``DIR/<file>-<chunk>.parquet`` (atomic; rows sorted by offset); returns its name."""
+        rows = sorted(docs, key=lambda d: (d["warc_offset"], d["doc_id"]))
+        name = f"{shard_name(warc_file)}-{chunk:05d}.parquet"
+        outputs.write_parquet(outputs.join(self.output, name), rows, self.schema)
+        return name
 
     def _document(self, record) -> Outcome:
         """One record's outcome; an unexpected error on one page is its dead letter, not the job's end."""
@@ -188,19 +221,6 @@ class ExtractFileFn(beam.DoFn):
     def teardown(self) -> None:
         if self.extractor is not None:
             self.extractor.close()
-
-
-class WriteDocsFn(beam.DoFn):
-    def __init__(self, output: str, schema):
-        self.output = output
-        self.schema = schema
-
-    def process(self, element) -> Iterable[str]:
-        (warc_file, chunk), docs = element
-        rows = sorted(docs, key=lambda d: (d["warc_offset"], d["doc_id"]))
-        name = f"{shard_name(warc_file)}-{chunk:05d}.parquet"
-        outputs.write_parquet(outputs.join(self.output, name), rows, self.schema)
-        yield name
 
 
 def WriteDeadFn(output: str) -> WriteDeadLettersFn:  # noqa: N802 - the DoFn it always was
@@ -254,32 +274,58 @@ class WriteSummaryFn(beam.DoFn):
 
 # ---------------------------------------------------------------------------------------- graph
 class Extract(beam.PTransform):
-    """(file, split, splits) work items -> (docs keyed by input file, dead letters, outcomes, stats)."""
+    """(file, split, splits) work items -> (names of the document files written to ``output``,
+    dead letters keyed by input file, outcomes, stats)."""
 
     def __init__(self, extract_cfg: Mapping[str, Any], source_settings: Mapping[str, Any],
-                 signal_cfg: Mapping[str, Any] | None = None):
+                 signal_cfg: Mapping[str, Any] | None = None, *, output: str, schema):
         super().__init__()
         self.cfg = dict(extract_cfg)
         self.source_settings = dict(source_settings)
         self.signal_cfg = signal_cfg
+        self.output, self.schema = output, schema
 
     def expand(self, work):
         out = (work
                | "SpreadFiles" >> beam.Reshuffle()
-               | "ReadAndExtract" >> beam.ParDo(ExtractFileFn(self.cfg, self.source_settings, self.signal_cfg))
-               .with_outputs(OUTCOMES, DEAD_LETTERS, STATS, main="docs"))
-        return out.docs, out[DEAD_LETTERS], out[OUTCOMES], out[STATS]
+               | "ReadAndExtract" >> beam.ParDo(ExtractFileFn(self.cfg, self.source_settings, self.signal_cfg,
+                                                               output=self.output, schema=self.schema))
+               .with_outputs(OUTCOMES, DEAD_LETTERS, STATS, main="files"))
+        return out.files, out[DEAD_LETTERS], out[OUTCOMES], out[STATS]
 
 
-def plan_splits(paths: list[str], setting: Any, workers: int | None) -> int:
-    """Readers per file: ``auto`` gives a few files' worth of parallelism on a local runner."""
+def plan_splits(paths: list[str], setting: Any, workers: int | None, chunk_bytes: int | None = None) -> int:
+    """Readers per file: ``auto`` gives a few files' worth of parallelism on a local runner, but
+    no more readers than the largest local file has chunks of ``chunk_bytes`` (readers divide a
+    file by whole chunks; another would stream the file for nothing)."""
     if setting != "auto":
         if not isinstance(setting, int) or setting < 1:
             raise ValueError(f"extract.splits_per_file must be 'auto' or a positive integer, got {setting!r}")
         return setting
     if not workers or workers == 1 or len(paths) >= 2 * workers:
         return 1  # enough files to keep every worker busy (or only one worker); do not re-read any file
-    return max(1, -(-2 * workers // max(1, len(paths))))
+    splits = max(1, -(-2 * workers // max(1, len(paths))))
+    if chunk_bytes and paths:
+        chunks = _most_chunks(paths, chunk_bytes)
+        if chunks is not None:
+            splits = min(splits, chunks)
+    return splits
+
+
+def _most_chunks(paths: list[str], chunk_bytes: int) -> int | None:
+    """Chunks of ``chunk_bytes`` in the largest of ``paths``; None unless every path is a
+    readable local file (a whole-file gzip's chunks count decompressed bytes: this is a floor)."""
+    from pipelines.sources.opener import local_path
+
+    sizes = []
+    for path in paths:
+        if "://" in path and not path.startswith("file://"):
+            return None
+        try:
+            sizes.append(os.path.getsize(local_path(path)))
+        except (OSError, ValueError):
+            return None
+    return max(1, -(-max(sizes) // chunk_bytes))
 
 
 def output_schema(cfg: Mapping[str, Any]):
@@ -301,9 +347,8 @@ def build(pipeline, paths, output: str, cfg: Mapping[str, Any], meta: Mapping[st
         work = pipeline | "Inputs" >> beam.Create([(path, split, splits) for path in paths
                                                    for split in range(splits)])
     signal_cfg = cfg if cfg["extract"]["compute_signals"] else None
-    docs, dead, outcomes, stats = work | "Extract" >> Extract(cfg["extract"], cfg["sources"], signal_cfg)
-    doc_files = (docs | "GroupDocs" >> beam.GroupByKey()
-                 | "WriteDocs" >> beam.ParDo(WriteDocsFn(output, output_schema(cfg))))
+    doc_files, dead, outcomes, stats = work | "Extract" >> Extract(cfg["extract"], cfg["sources"], signal_cfg,
+                                                                   output=output, schema=output_schema(cfg))
     dead_files = (dead | "GroupDead" >> beam.GroupByKey()
                   | "WriteDead" >> beam.ParDo(WriteDeadFn(output)))
     counts = outcomes | "Count" >> beam.combiners.Count.PerElement()
@@ -368,7 +413,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     options = make_options(beam_args)
     local = is_local(options)
     workers = options.view_as(DirectOptions).direct_num_workers if local else None
-    splits = plan_splits(paths, cfg["extract"]["splits_per_file"], workers)
+    splits = plan_splits(paths, cfg["extract"]["splits_per_file"], workers, cfg["extract"]["output_chunk_bytes"])
     meta = summary_meta(meta, paths, cfg)
     where = f"locally on {workers} worker(s)" if local else "on the configured runner"
     log.info("extract: %d input file(s) x %d split(s) -> %s, running %s", len(paths), splits, args.output, where)

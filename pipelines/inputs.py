@@ -7,7 +7,10 @@ Listing rule (:func:`list_inputs`; refine, dedup, tokenize, tokenizer training, 
 * a folder means its top-level ``*.parquet`` files (not recursive: refine keeps removed documents
   in ``DIR/removed/``, which must never be read as kept ones);
 * a glob is matched with Beam's rules (``*`` stays inside one folder, ``**`` crosses folders) and
-  keeps the matches whose name ends in ``.parquet``;
+  keeps the matches whose name ends in ``.parquet``; where it crosses folders (``**``) it does not
+  enter a hidden folder (``_uncommitted/``: a run's staged, uncommitted files) nor a subfolder of
+  a stage's output (a folder with this project's ``_SUCCESS``: ``removed/``, ``dead-letter/``,
+  ``rejected/`` hold what a stage did not keep) -- name such a folder before the glob to read it;
 * a named file is taken as it is;
 * hidden names are skipped in folders and globs: a name starting with ``_`` or ``.`` (Hadoop and
   Spark markers and temporaries, this project's ``.NAME.tmp-*`` files) -- unless the folder's
@@ -54,10 +57,11 @@ def _dirname(path: str) -> str:
     return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[0] if "/" in path.replace("\\", "/") else "."
 
 
-def _listed_by_success(folder: str, cache: dict) -> set[str]:
-    """Top-level names the ``_SUCCESS`` of ``folder`` lists (empty: none, or not ours)."""
+def _success_marker(folder: str, cache: dict) -> set[str] | None:
+    """Top-level names the ``_SUCCESS`` of ``folder`` lists; None when it has none of ours (an
+    empty or foreign -- Spark -- marker lists nothing)."""
     if folder not in cache:
-        names: set[str] = set()
+        names: set[str] | None = None
         try:
             path = _fs().join(folder, SUCCESS_NAME)
             if _fs().exists(path):
@@ -66,12 +70,35 @@ def _listed_by_success(folder: str, cache: dict) -> set[str]:
                 if isinstance(marker, dict) and isinstance(marker.get("files"), list):
                     names = {f for f in marker["files"] if isinstance(f, str) and "/" not in f}
         except Exception:  # noqa: BLE001 - an empty or foreign (Spark) _SUCCESS lists nothing
-            names = set()
+            names = None
         cache[folder] = names
     return cache[folder]
 
 
-def _visible(path: str, cache: dict) -> bool:
+def _listed_by_success(folder: str, cache: dict) -> set[str]:
+    return _success_marker(folder, cache) or set()
+
+
+def _crossed_folders_allowed(path: str, pattern: str, cache: dict) -> bool:
+    """False when the part of ``path`` that a glob matched passes through a hidden folder or a
+    subfolder of a stage's output (see the listing rule).  Beam keeps the pattern's spelling in
+    the paths it returns; a path that does not start with the pattern's fixed folder is let be."""
+    norm, pat = path.replace("\\", "/"), pattern.replace("\\", "/")
+    fixed = pat[:min(i for i, c in enumerate(pat) if c in GLOB_CHARS)]
+    folder = fixed.rsplit("/", 1)[0] if "/" in fixed else "."
+    if folder != "." and not norm.startswith(folder + "/"):
+        return True
+    rel = norm[len(folder) + 1:] if folder != "." else norm
+    for segment in rel.split("/")[:-1]:
+        if segment.startswith(HIDDEN_PREFIXES) or _success_marker(folder, cache) is not None:
+            return False
+        folder = segment if folder == "." else f"{folder}/{segment}"
+    return True
+
+
+def visible(path: str, cache: dict) -> bool:
+    """Whether a file found in a folder passes the hidden-name rule (``cache``: one dict per listing,
+    it holds the ``_SUCCESS`` markers read)."""
     name = _basename(path)
     return not name.startswith(HIDDEN_PREFIXES) or name in _listed_by_success(_dirname(path), cache)
 
@@ -90,7 +117,7 @@ def expand_item(item: str, flag: str = "--input", cache: dict | None = None) -> 
     cache = {} if cache is None else cache
     if any(c in item for c in GLOB_CHARS):
         found = [p for p in _match(item, flag) if p.endswith(".parquet")]
-        return item, [p for p in found if _visible(p, cache)]
+        return item, [p for p in found if visible(p, cache) and _crossed_folders_allowed(p, item, cache)]
     if item.endswith(".parquet"):
         return item, _match(item, flag)
     if "://" not in item:
@@ -99,7 +126,7 @@ def expand_item(item: str, flag: str = "--input", cache: dict | None = None) -> 
         if os.path.isfile(item):
             return item, [item]
     pattern = _fs().join(item, "*.parquet")
-    return pattern, [p for p in _match(pattern, flag) if _visible(p, cache)]
+    return pattern, [p for p in _match(pattern, flag) if visible(p, cache)]
 
 
 def list_parquet(spec: str | Sequence[str]) -> list[str]:

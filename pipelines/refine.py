@@ -2,13 +2,17 @@
 
 Graph::
 
-    input Parquet files --Reshuffle--> ReadParquet (any Parquet with url + text; bad rows rejected)
+    input Parquet files --Reshuffle--> footers: row-group slices --Reshuffle (descriptors)-->
+        ReadSplit (any Parquet with url + text; bad rows and row groups rejected)
         --> Signals (computed only where missing or stale; SignalComputer loaded once per worker)
         --> [robots.txt opt-out join by host (CoGroupByKey), with --robots]
         --> Decide (filters.decisions on stored signals; C4 line rules + PII redaction on kept text)
         kept    --> [benchmark decontamination (pipelines.decontaminate), with --benchmark / config]
-                --> [dedup (refine.dedup)] --> shard by doc_id --> OUT/part-*.parquet
+                --> [dedup's decisions (refine.dedup): stubs, keys and signatures shuffled, not rows]
+                --> shard by doc_id --> OUT/part-*.parquet
         removed --> shard by doc_id --> OUT/removed/part-*.parquet (removed_by, rule, reason)
+        (with dedup, kept rows, dedup's decisions and removed rows meet in ONE GroupByKey by output
+        shard that applies the decisions and writes both files: a document row crosses one shuffle)
         rejected rows --> OUT/rejected/part-*.jsonl
         per-doc stats --> CombineGlobally --> OUT/summary.json (per filter, per language,
                           toxicity audit with example lines)
@@ -35,8 +39,8 @@ import pyarrow as pa
 
 from pipelines import decontaminate, outputs, stages
 from pipelines.refine_io import (  # noqa: F401  (kept_schema, removed_schema, read_parquet_rows: refine's API)
-    DECISION_FIELDS, REFINE_FIELDS, REJECTED, REMOVED, STATS, ReadParquetFn, _rejected, _write, write_rejected,
-    input_schema, kept_schema, read_parquet_rows, removed_schema, shard_of)
+    DECISION_FIELDS, REFINE_FIELDS, REJECTED, REMOVED, STATS, ReadParquet, _rejected, _write, write_rejected,
+    input_schema, kept_schema, read_parquet_rows, removed_schema, shard_of, write_joined)
 from pipelines.refine_summary import SummaryFn, WriteSummaryFn, build_summary, print_summary  # noqa: F401
 from pipelines.cli import CliError
 from pipelines.inputs import list_inputs
@@ -174,7 +178,9 @@ def dedup_transform(cfg: Mapping[str, Any]):
     the stage fails at start (no silent run without deduplication).
 
     Contract: ``docs | Deduplicate(cfg)`` -> {"kept", "removed", "rejected", "stats"}; removed rows
-    carry ``dedup_reason``; kept rows gain ``KEPT_FIELDS`` and may have lines removed.
+    carry ``dedup_reason``; kept rows gain ``KEPT_FIELDS`` and may have lines removed.  Refine
+    uses ``Deduplicate(cfg).decisions()`` and applies them in its output-shard grouping
+    (``Refine._write``), with the same result.
     """
     if not cfg["refine"]["dedup"]:
         return None
@@ -221,17 +227,12 @@ class Refine(beam.PTransform):
     def expand(self, paths):
         cfg, output, shards = self.cfg, self.output, self.shards
         input_count = paths | "CountInputs" >> beam.combiners.Count.Globally()
-        read = (paths
-                | "SpreadFiles" >> beam.Reshuffle()
-                | "ReadParquet" >> beam.ParDo(ReadParquetFn()).with_outputs(REJECTED, STATS, main="rows"))
-        rows = read.rows | "SpreadRows" >> beam.Reshuffle()
-        signalled = rows | "Signals" >> beam.ParDo(SignalsFn(cfg)).with_outputs(REJECTED, main="rows")
+        read = paths | "ReadParquet" >> ReadParquet()   # file -> row-group slices, spread -> rows
+        signalled = read["rows"] | "Signals" >> beam.ParDo(SignalsFn(cfg)).with_outputs(REJECTED, main="rows")
         docs = self._robots_opt_out(paths.pipeline, signalled.rows)
         decided = docs | "Decide" >> beam.ParDo(DecideFn(cfg)).with_outputs(REMOVED, STATS, main="kept")
         after = self._after_filters(paths.pipeline, decided.kept, decided[REMOVED])
-        kept_files = _write(after["kept"], "Kept", output, "", shards, kept_schema(after["fields"]))
-        removed_files = _write(after["removed"], "Removed", output, "removed", shards,
-                               removed_schema(after["fields"]))
+        kept_files, removed_files = self._write(after)
         rejected = (tuple([read[REJECTED], signalled[REJECTED]] + after["rejected"])
                     | "AllRejected" >> beam.Flatten())
         rejected_files = write_rejected(rejected, output, shards)
@@ -268,9 +269,10 @@ class Refine(beam.PTransform):
         return docs | "RobotsOptOut" >> ApplyHostOptOut(robots, consent.get("agents") or [])
 
     def _after_filters(self, pipeline, kept, removed) -> dict:
-        """Benchmark decontamination, then dedup, on the kept documents.  Returns the new kept and
-        removed PCollections, extra rejected PCollections, extra summary sections and the columns
-        they add to the output schemas."""
+        """Benchmark decontamination, then dedup's decisions, on the kept documents.  Returns the
+        kept rows (without dedup) or dedup's rows and decisions (``"decisions"``, with dedup:
+        applied where the rows are written), the removed rows, extra rejected PCollections, extra
+        summary sections and the columns they add to the output schemas."""
         fields: list[pa.Field] = []
         summary, rejected = [], []
         decon = decontaminate.apply(pipeline, kept, self.cfg)   # benchmark n-gram matches: removed or marked
@@ -278,16 +280,35 @@ class Refine(beam.PTransform):
             kept, fields = decon["kept"], list(decon["fields"])
             removed = (removed, decon["removed"]) | "WithDecontaminated" >> beam.Flatten()
             summary.append(decon["summary"])
+        after = {"kept": kept, "removed": removed, "rejected": rejected, "summary": summary, "fields": fields}
         dedup = dedup_transform(self.cfg)
         if dedup is not None:
-            result = kept | "Dedup" >> dedup.Deduplicate(self.cfg)
-            kept = result["kept"] | "AfterDedup" >> beam.Map(_after_dedup)
-            removed = (removed, result["removed"] | "DedupRemoved" >> beam.Map(_dedup_removed)) \
-                | "AllRemoved" >> beam.Flatten()
+            dd = dedup.Deduplicate(self.cfg)
+            result = kept | "Dedup" >> dd.decisions()
             rejected.append(result["rejected"] | "DedupRejected" >> beam.Map(_dedup_rejected))
             fields += list(dedup.KEPT_FIELDS) + list(dedup.REMOVED_FIELDS)
-            summary.append(result["stats"] | "DedupSummary" >> beam.Map(lambda st: {"dedup": dict(st)}))
-        return {"kept": kept, "removed": removed, "rejected": rejected, "summary": summary, "fields": fields}
+            after.update(kept=None, decisions=result, join=dd.join_back())
+        return after
+
+    def _write(self, after: Mapping[str, Any]):
+        """Kept and removed rows -> their sharded files; the names written (kept, removed).  With
+        dedup the rows, dedup's decisions and the removed rows meet in one GroupByKey by output
+        shard, which both applies the decisions and feeds the writer (``refine_io.write_joined``)."""
+        output, shards, fields = self.output, self.shards, after["fields"]
+        if after["kept"] is not None:
+            return (_write(after["kept"], "Kept", output, "", shards, kept_schema(fields)),
+                    _write(after["removed"], "Removed", output, "removed", shards, removed_schema(fields)))
+        from pipelines.dedup.common import MergeStats
+
+        decisions = after["decisions"]
+        kept_files, removed_files, join_stats = write_joined(
+            decisions, after["removed"], after["join"], _after_dedup, _dedup_removed, output, shards,
+            kept_schema(fields), removed_schema(fields))
+        stats = (tuple(decisions["stats"]) + (join_stats,)
+                 | "DedupStats" >> beam.Flatten()
+                 | "MergeDedupStats" >> beam.CombineGlobally(MergeStats()))
+        after["summary"].append(stats | "DedupSummary" >> beam.Map(lambda st: {"dedup": dict(st)}))
+        return kept_files, removed_files
 
 
 def build(pipeline, inputs, output: str, cfg: Mapping[str, Any], meta: Mapping[str, Any],

@@ -217,12 +217,15 @@ def test_template_launch_builds_one_dataflow_job_with_every_stage(monkeypatch, t
     assert len(jobs) == 1  # one launch, one job: the stages are chained inside it
     job = jobs[0]
     transforms = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
-    for step in ("Extract/Extract/ReadAndExtract", "Extract/WriteDocs", "Extract/DocumentPaths",
+    for step in ("Extract/Extract/ReadAndExtract", "Extract/DocumentPaths",
                  "Refine/ReadParquet", "Refine/Decide", "Refine/Dedup/DedupUrl", "Refine/Dedup/DedupMinHash",
-                 "Refine/Dedup/DedupLines", "Refine/WriteKept", "Refine/KeptPaths",
+                 "Refine/Dedup/DedupLines", "Refine/JoinAndWrite", "Refine/KeptPaths",
                  "TrainTokenizer/SmallestHashes", "TrainTokenizer/Train",
                  "Tokenize/Tokenize/Encode", "Tokenize/Finalize", "Tokenize/WriteSummary", "WriteCompletion"):
         assert step in transforms, step
+    # Documents never cross a shuffle in extract; refine moves full rows once (the output-shard group
+    # that applies dedup's decisions), never to spread them after reading.
+    assert not {"Extract/GroupDocs", "Refine/SpreadRows", "Refine/WriteKept"} & transforms
     # The WARC list is read by the job from OUTPUT/<snapshot>/input_warcs.txt, not built into the
     # graph (a snapshot's 90,000 URLs would pass Dataflow's 10 MB job-graph limit).
     assert "ReadInputList" in transforms and "Extract/Inputs" not in transforms

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -205,10 +206,11 @@ def test_a_listed_warc_that_is_gone_is_dead_lettered_and_the_run_completes(small
     assert comparable(docs_of(out)) == comparable(docs_of(reference_run))
 
 
-def test_an_unexpected_error_on_one_page_is_its_dead_letter(monkeypatch):
+def test_an_unexpected_error_on_one_page_is_its_dead_letter(monkeypatch, tmp_path):
     """A bug tripped by one odd page must not end the job: that page is dead-lettered."""
     from pipelines import extract
     from pipelines.records import DEAD
+    from pipelines.schema import DOC_SCHEMA
 
     class Boom:
         def __call__(self, doc):
@@ -218,29 +220,88 @@ def test_an_unexpected_error_on_one_page_is_its_dead_letter(monkeypatch):
 
     from pipelines.config import load_config
 
-    fn = extract.ExtractFileFn({**load_config()["extract"], "timeout_s": 0}, {})
+    fn = extract.ExtractFileFn({**load_config()["extract"], "timeout_s": 0}, {}, output=str(tmp_path),
+                               schema=DOC_SCHEMA)
     fn.setup()
     fn.signals = Boom()
     outs = list(fn.process(("samples/sample.warc.gz", 0, 1)))
     dead = [o.value[1] for o in outs if getattr(o, "tag", None) == extract.DEAD_LETTERS]
-    kept = [o for o in outs if not hasattr(o, "tag")]
+    files = [o for o in outs if not hasattr(o, "tag")]
     internal = [d for d in dead if d["reason"] == "internal_error"]
     assert internal and all("library" in d["url"] and "signal computation failed" in d["detail"] for d in internal)
+    kept = [r for f in files for r in pq.read_table(tmp_path / f).to_pylist()]
     assert kept, "the other pages are still extracted"
+    assert not any("library" in r["url"] for r in kept)
     outcomes = [o.value for o in outs if getattr(o, "tag", None) == extract.OUTCOMES]
     assert (DEAD, "internal_error") in outcomes
     fn.teardown()
 
 
+def _chunk_files(out: Path, chunk_bytes: int, splits: int) -> tuple[list, dict[str, bytes]]:
+    """Every split of samples/sample.warc.gz through ExtractFileFn.process: (outputs, files written)."""
+    from pipelines import extract
+    from pipelines.config import load_config
+    from pipelines.schema import DOC_SCHEMA
+
+    cfg = {**load_config()["extract"], "timeout_s": 0, "output_chunk_bytes": chunk_bytes}
+    fn = extract.ExtractFileFn(cfg, {}, output=str(out), schema=DOC_SCHEMA)
+    fn.setup()
+    try:
+        outs = [o for split in reversed(range(splits)) for o in fn.process(("samples/sample.warc.gz", split, splits))]
+    finally:
+        fn.teardown()
+    return outs, {p.name: p.read_bytes() for p in sorted(out.glob("*.parquet"))}
+
+
+def test_the_reader_writes_each_chunk_itself_the_same_for_any_split_count(tmp_path):
+    """No documents leave the reader: it writes <file>-<chunk>.parquet as soon as a chunk is done,
+    with names and bytes that do not depend on how many readers share the file (or on a retry)."""
+    chunk_bytes = 40_000   # samples/sample.warc.gz is 170 kB: 5 chunks
+    outs, one = _chunk_files(tmp_path / "one", chunk_bytes, 1)
+    assert len(one) >= 4
+    names = [o for o in outs if isinstance(o, str)]
+    assert sorted(names) == sorted(one)     # the main output is the names written, each once
+    for name, data in one.items():
+        offsets = pq.read_table(pa.BufferReader(data)).column("warc_offset").to_pylist()
+        chunk = int(name.rsplit("-", 1)[1].split(".")[0])
+        assert offsets == sorted(offsets) and all(o // chunk_bytes == chunk for o in offsets)
+    # Written while reading, not at the end: the first file comes before the last record's outcome.
+    tags = [getattr(o, "tag", "file") for o in outs]
+    last_outcome = max(i for i, t in enumerate(tags) if t == "outcomes")
+    assert tags.index("file") < last_outcome
+    _, three = _chunk_files(tmp_path / "three", chunk_bytes, 3)
+    assert three == one
+    again_outs, again = _chunk_files(tmp_path / "one", chunk_bytes, 1)   # a retried bundle
+    assert again == one and sorted(o for o in again_outs if isinstance(o, str)) == sorted(one)
+
+
+def test_splits_are_capped_at_the_chunks_of_local_files(tmp_path):
+    from pipelines.extract import plan_splits
+
+    small, big = tmp_path / "a.warc.gz", tmp_path / "b.warc.gz"
+    small.write_bytes(b"x" * 10)
+    big.write_bytes(b"x" * 250)
+    assert plan_splits([str(small)], "auto", 2) == 4                      # 2 x workers, one file
+    assert plan_splits([str(small)], "auto", 2, chunk_bytes=100) == 1     # one chunk: one reader
+    assert plan_splits([str(small), str(big)], "auto", 4, chunk_bytes=100) == 3
+    assert plan_splits(["s3://bucket/x.warc.gz"], "auto", 2, chunk_bytes=100) == 4   # size unknown
+    assert plan_splits([str(small)], 5, 2, chunk_bytes=100) == 5          # an explicit count stays
+
+
 def test_big_inputs_are_written_in_offset_ranges(small_warcs, tmp_path):
-    """One Parquet file per offset range, so a writer never holds a whole big WARC's documents."""
+    """One Parquet file per offset range, so a writer never holds a whole big WARC's documents;
+    written by three readers on two workers, listed in the summary and _SUCCESS."""
     out = tmp_path / "chunked"
     chunk_bytes = small_warcs[0].stat().st_size // 4
     cfg = tmp_path / "chunks.yaml"
-    cfg.write_text(f"extract:\n  output_chunk_bytes: {chunk_bytes}\n")
-    assert run_extract("--input", str(small_warcs[0]), "--output", str(out), "--config", str(cfg)) == 0
+    cfg.write_text(f"extract:\n  output_chunk_bytes: {chunk_bytes}\n  splits_per_file: 3\n")
+    assert run_extract("--input", str(small_warcs[0]), "--output", str(out), "--config", str(cfg),
+                       "--direct_num_workers=2") == 0
     files = sorted(out.glob("*.parquet"))
     assert len(files) >= 3
+    assert summary_of(out)["outputs"]["documents"] == [f.name for f in files]
+    assert sorted(json.loads((out / "_SUCCESS").read_text())["files"]) == sorted(
+        [f.name for f in files] + ["summary.json"])
     rows_per_file = [pq.read_table(f).column("warc_offset").to_pylist() for f in files]
     for index, offsets in enumerate(rows_per_file):
         chunk = int(files[index].stem.rsplit("-", 1)[1])

@@ -341,3 +341,48 @@ def test_staged_commit_and_crash_on_s3(s3_filesystems):
                                                  "summary.json"]}
     # the lister reads a committed S3 folder by the same rule
     assert inputs.list_inputs(out) == [f"{out}/part-0.parquet", f"{out}/part-1.parquet"]
+
+
+def test_a_recursive_glob_skips_staged_and_not_kept_folders(tmp_path):
+    # refine's output: kept parts at the top, removed/ and dead letters below, a crashed run's
+    # staged files under _uncommitted/.  out/** must mean the kept documents only.
+    out = tmp_path / "out"
+    kept = write_docs(out / "part-00000-of-00001.parquet")
+    write_docs(out / "removed" / "part-00000-of-00001.parquet")
+    write_docs(out / "_uncommitted" / "run1" / "part-00000-of-00001.parquet")
+    write_docs(out / ".cache" / "x.parquet")
+    (out / "_SUCCESS").write_text(json.dumps({"stage": "refine", "files": [kept.name]}))
+    # a plain folder of folders (no marker) is still crossed, like before
+    plain = write_docs(tmp_path / "plain" / "2026" / "a.parquet")
+    assert inputs.list_inputs(f"{out}/**.parquet") == [str(kept)]
+    assert inputs.list_inputs(f"{tmp_path}/**.parquet") == [str(kept), str(plain)]
+    # naming the folder before the glob reads it
+    assert inputs.list_inputs(f"{out}/removed/*.parquet") == [str(out / "removed" / "part-00000-of-00001.parquet")]
+    # relative patterns keep the same rule
+    import os
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert inputs.list_inputs("out/**.parquet") == ["out/part-00000-of-00001.parquet"]
+    finally:
+        os.chdir(cwd)
+
+
+def test_pipelines_all_lists_a_stage_folder_in_the_job_with_the_same_rule(tmp_path):
+    # `pipelines all` resuming after extract lists extract's folder inside the job (the list can
+    # be too large for the graph); it must skip and keep the same names as list_inputs.
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines.all_stages import matched_files
+
+    d = tmp_path / "extracted"
+    x, y = write_docs(d / "_x-0a1b2c3d-00000.parquet"), write_docs(d / "y.parquet")
+    write_docs(d / "_stray.parquet")
+    write_docs(d / ".y.parquet.tmp-1.parquet")
+    (d / "_SUCCESS").write_text(json.dumps({"stage": "extract", "files": [x.name, y.name]}))
+    expected = inputs.list_inputs(str(d))
+    assert expected == [str(x), str(y)]
+    with TestPipeline() as p:
+        assert_that(matched_files(p, "T", f"{d}/*.parquet") | beam.Map(str), equal_to(expected))

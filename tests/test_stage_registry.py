@@ -166,8 +166,10 @@ def test_refine_is_one_composite_transform_reading_top_to_bottom(tmp_path):
     inside = [label for label in labels if label.startswith("Refine/")]
     for step in ("ReadParquet", "Signals", "Decide", "Dedup", "WriteSummary", "KeptPaths"):
         assert f"Refine/{step}" in inside, step
-    for what in ("Kept", "Removed", "Rejected"):   # the writers (pipelines.writers) name their own steps
-        assert any("Write" in label and what in label for label in inside), what
+    # With dedup (the default) one output-shard group applies its decisions and writes kept and
+    # removed rows; rejected rows have their own writer.
+    assert "Refine/JoinAndWrite" in inside and any("WriteRejected" in label for label in inside)
+    assert not any(label.endswith(("/SpreadRows", "/WriteKept", "/WriteRemoved")) for label in inside)
     assert "Refine/RobotsOptOut" not in labels   # only with robots.txt captures
 
 

@@ -20,6 +20,7 @@ from warcio.warcwriter import WARCWriter
 
 from pipelines.config import load_config
 from pipelines.extract import OUTCOMES, STATS, ExtractFileFn, build_summary, print_summary
+from pipelines.schema import DOC_SCHEMA
 from pipelines.warc import RawRecord, iter_records, stream_opener
 from pipelines.warc_framing import HeaderLimits, ReadStats
 from tests.conftest import REPO_ROOT
@@ -189,9 +190,9 @@ def test_the_reader_counts_what_it_yields():
     assert (stats.records, stats.errors) == (2, 1) and stats.items == len(items)
 
 
-def _fn(**overrides) -> ExtractFileFn:
+def _fn(output: Path, **overrides) -> ExtractFileFn:
     cfg = load_config()
-    fn = ExtractFileFn({**cfg["extract"], **overrides}, cfg["sources"])
+    fn = ExtractFileFn({**cfg["extract"], **overrides}, cfg["sources"], output=str(output), schema=DOC_SCHEMA)
     fn.progress = logging.getLogger("test.progress")   # setup() would also start the extractor
     return fn
 
@@ -214,7 +215,7 @@ def _no_extraction_needed() -> bytes:
 
 
 def test_the_summary_balances_when_every_record_has_an_outcome(tmp_path):
-    summary, _ = _summarize(_fn(), _no_extraction_needed(), tmp_path)
+    summary, _ = _summarize(_fn(tmp_path / "out"), _no_extraction_needed(), tmp_path)
     assert summary["balance"] == {"ok": True, "records_read": 3, "outcomes": 3, "records_framed": 2,
                                   "unreadable_regions": 1}
     assert summary["records_read"] == 3 and summary["dropped"] == 2 and summary["dead_lettered"] == 1
@@ -235,7 +236,7 @@ class _LosesOneOutcome(ExtractFileFn):
 
 def test_a_lost_outcome_is_reported_in_the_summary_and_the_printed_report(tmp_path, capsys):
     cfg = load_config()
-    fn = _LosesOneOutcome(cfg["extract"], cfg["sources"])
+    fn = _LosesOneOutcome(cfg["extract"], cfg["sources"], output=str(tmp_path / "out"), schema=DOC_SCHEMA)
     fn.progress = logging.getLogger("test.progress")
     summary, _ = _summarize(fn, _no_extraction_needed(), tmp_path)
     assert summary["balance"]["ok"] is False
@@ -250,7 +251,7 @@ def test_a_lost_outcome_is_reported_in_the_summary_and_the_printed_report(tmp_pa
 def test_the_header_caps_come_from_the_extract_config(tmp_path):
     data = record("a", status="404 Not Found") + record("b", http_extra=[("X-Long", "A" * 3000)]) + \
         record("c", status="404 Not Found")
-    summary, out = _summarize(_fn(max_header_line_bytes=1000), data, tmp_path)
+    summary, out = _summarize(_fn(tmp_path / "out", max_header_line_bytes=1000), data, tmp_path)
     assert summary["dead_lettered_by_reason"] == {"malformed_record": 1} and summary["balance"]["ok"]
     dead = [o.value[1] for o in out if isinstance(o, TaggedOutput) and o.tag == "dead"]
     assert [d["reason"] for d in dead] == ["malformed_record"] and "header line" in dead[0]["detail"]

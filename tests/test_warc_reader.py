@@ -197,16 +197,19 @@ def test_fake_gzip_headers_between_members_do_not_end_the_file(tmp_path):
 
 
 def test_splits_partition_the_records_exactly():
-    from pipelines.extract import split_of
+    from pipelines.extract import chunk_of, split_of
 
     path = require_shared("realweb/realweb.warc.gz")
     everything = [(r.offset, r.record_id) for r in read_all(path)[0]]
+    chunk_bytes = 1_000_000    # 29 chunks of realweb
     parts = []
     for k in range(3):
         parts.append([(r.offset, r.record_id) for r in iter_records(
-            local_opener(str(path)), str(path), select=lambda off, k=k: split_of(off, 3) == k)])
+            local_opener(str(path)), str(path), select=lambda off, k=k: split_of(off, 3, chunk_bytes) == k)])
     assert sorted(x for p in parts for x in p) == sorted(everything)
     assert all(len(p) > len(everything) / 5 for p in parts)  # roughly balanced
+    chunks = [{chunk_of(off, chunk_bytes) for off, _ in p} for p in parts]
+    assert not (chunks[0] & chunks[1] or chunks[0] & chunks[2] or chunks[1] & chunks[2])  # whole chunks
 
 
 def test_a_missing_file_is_one_source_error_not_a_crash(tmp_path):

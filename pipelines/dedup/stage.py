@@ -142,19 +142,11 @@ class _JoinAndWriteShard(beam.DoFn):
 
     def process(self, element):
         shard, values = element
-        rows = {}
-        for tag, value in values:
-            if tag == "row":
-                rows.setdefault(value[0], value[1])
         out: dict[str, list] = {"kept": [], "removed": []}
-        for tag, stub in values:
-            if tag != "stub":
-                continue
-            final, is_gone, stats = self.join.apply(rows[stub["fp"]], stub)
+        for final, is_gone, stats in self.join.apply_all(values):
             for item in stats:
                 yield item
             out["removed" if is_gone else "kept"].append(final)
-        del rows
         yield "kept", len(out["kept"])
         name = part_name(shard, self.shards)
         for kind, directory in (("kept", self.output), ("removed", outputs.join(self.output, "removed"))):

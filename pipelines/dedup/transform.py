@@ -81,6 +81,17 @@ class JoinBack(beam.DoFn):
             final["dup_cluster_id"], final["dup_cluster_size"] = final["doc_id"], 1
         return final, False, stats
 
+    def apply_all(self, values):
+        """(final row, is removed, stats) for each stub of one group of ``[("row", (fp, row)),
+        ("stub", stub), ...]`` holding several rows (an output shard): rows joined by ``fp``."""
+        rows = {}
+        for tag, value in values:
+            if tag == "row":
+                rows.setdefault(value[0], value[1])
+        for tag, stub in values:
+            if tag == "stub":
+                yield self.apply(rows[stub["fp"]], stub)
+
     def process(self, element):
         _, values = element
         for row, stub in joined(values):
@@ -152,6 +163,11 @@ class Deduplicate(beam.PTransform):
             stats.append(result["stats"])
         return keyed_rows, [stubs] + removed, stats, prepared.rejected
 
+    def decisions(self) -> "Decisions":
+        """``rows | Decisions`` -> ``decide``'s result under this transform's labels, for a caller
+        that joins the decisions to the rows itself (in the same shuffle as its own grouping)."""
+        return Decisions(self)
+
     def expand(self, rows):
         keyed_rows, final, stats, rejected = self.decide(rows)
         parts = [keyed_rows | "TagRows" >> beam.Map(tagged("row"))]
@@ -164,3 +180,18 @@ class Deduplicate(beam.PTransform):
         stats_all = (tuple(stats) | "AllStats" >> beam.Flatten()
                      | "MergeStats" >> beam.CombineGlobally(MergeStats()))
         return {"kept": joined.kept, "removed": joined.removed, "rejected": rejected, "stats": stats_all}
+
+
+class Decisions(beam.PTransform):
+    """rows -> {"rows": (fp, row) of every valid row, "stubs": the final stubs (a list of
+    PCollections), "stats": a list of stats PCollections, "rejected"}: ``Deduplicate.decide`` as a
+    composite.  The caller applies the stubs to the rows with ``Deduplicate.join_back()`` (e.g.
+    ``JoinBack.apply_all`` per output shard) and adds ``("kept", n)`` to the stats."""
+
+    def __init__(self, dedup: Deduplicate):
+        super().__init__()
+        self.dedup = dedup
+
+    def expand(self, rows):
+        keyed_rows, final, stats, rejected = self.dedup.decide(rows)
+        return {"rows": keyed_rows, "stubs": final, "stats": stats, "rejected": rejected}
