@@ -46,7 +46,7 @@ class _RowsInOrder:
         if self.n_rows * width <= 4 * row.size + self.PADDING_CELLS:
             self.parts = [(None, self.n_rows, width, row, column, None)]
             return
-        group = np.frexp(lengths)[1] // 2      # 0 for empty rows; lengths 1, 2-3, 4-15, 16-63, ...
+        group = np.frexp(lengths)[1] // 2      # lengths 0-1, 2-7, 8-31, 32-127, ... (empty rows sum to 0)
         local = np.zeros(self.n_rows, dtype=np.int64)
         self.parts = []
         for g in np.unique(group[lengths > 0]):
@@ -76,8 +76,8 @@ def _calibrated(t):
     """``1 / (1 + exp(t))`` elementwise with the C library's exp, as scipy's expit computes it
     (numpy's SIMD exp differs from it in the last bit for some inputs); exp overflow gives 0.0."""
     flat = t.ravel().tolist()
-    if max(flat, default=0.0) >= _LOG_DBL_MAX:
-        exps = np.array([math.exp(v) if v < _LOG_DBL_MAX else math.inf for v in flat])
+    if max(flat, default=0.0) > _LOG_DBL_MAX:
+        exps = np.array([math.exp(v) if v <= _LOG_DBL_MAX else math.inf for v in flat])
     else:
         exps = np.fromiter(map(math.exp, flat), dtype=np.float64, count=len(flat))
     return 1.0 / (1.0 + exps.reshape(t.shape))
@@ -255,7 +255,10 @@ def arrays_digest(arrays: dict) -> str:
 def read_cache(path: Path, key: str) -> LinearTextModel | None:
     """The cached model, or None when the file is missing, made for other model files/versions
     (stale) or damaged (unreadable, digest mismatch, inconsistent arrays)."""
-    if not path.is_file():
+    try:
+        if not path.is_file():   # (is_file raises when a folder on the way cannot be entered)
+            return None
+    except OSError:
         return None
     try:
         with np.load(path, allow_pickle=False) as npz:

@@ -282,7 +282,7 @@ def _phone_possible(pattern: re.Pattern | None) -> re.Pattern | None:
     """Found in every text where ``_phones`` yields a span: a kept raw match has >= 6 ``isdigit``
     characters in a candidate (a ``pattern`` match), so in a run of characters its atoms match
     (their union, compiled with its flags for the same case folding), and none is an ``isdigit``
-    character that ``\\d`` misses (tests/test_pii_phone_memo.py checks every code point).  Texts
+    character that ``\\d`` misses (tests/test_pii_phone_prefilter.py checks every code point).  Texts
     that have one go to the matcher whole, so its context checks and try budget are untouched."""
     from re import _parser
     if not isinstance(pattern, re.Pattern):

@@ -206,8 +206,12 @@ def _combine(indexed: Sequence[tuple[int, str]], scores: Sequence[float]) -> dic
 # calibration over linear SVM folds); importing scikit-learn and unpickling cost ~1.7 CPU-s per worker.
 # The fitted attributes are converted once into plain arrays (filters/linear_text.py: the same floats
 # as predict_proba), cached as .npz keyed by the model files' bytes and the package versions.
-# scikit-learn is imported only to convert (cache missing, stale or corrupt); a conversion that does not
-# reproduce ``predict_proba`` on probe lines raises, it never gives other scores.
+# scikit-learn is imported only to convert (cache missing, stale or corrupt); a conversion that differs
+# from ``predict_proba`` by more than PROFANITY_TOLERANCE on the probe lines raises.  On x86-64 the
+# scores are the same floats (0 differences on realweb's 26,607 lines); a platform whose compiled
+# scikit-learn/scipy fuses multiply-adds may differ in the last bit, within the tolerance.
+# Bump PROFANITY_FORMAT with any change to filters/linear_text.py's arrays or arithmetic: it is part
+# of the cache key, so old caches are rebuilt.
 PROFANITY_FORMAT = 1
 PROFANITY_CACHE_NAME = "profanity_check.npz"
 PROFANITY_TOLERANCE = 1e-12

@@ -266,6 +266,10 @@ class WriteSummaryFn(beam.DoFn):
         self.meta = dict(meta)
 
     def process(self, _, counts, stats, doc_files, dead_files):
+        # A retried reader that had got further than its successful attempt (a source error or a
+        # time-out ends a file early) leaves chunk files the job's result does not name.
+        outputs.remove_unlisted(self.output, "*.parquet", set(doc_files),
+                                "extract: document files of failed attempts")
         summary = build_summary(dict(counts), self.meta, dict(stats))
         summary["outputs"] = {"documents": sorted(doc_files), "dead_letter": sorted(dead_files)}
         outputs.write_json(outputs.join(self.output, "summary.json"), summary)

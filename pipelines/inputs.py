@@ -7,7 +7,8 @@ Listing rule (:func:`list_inputs`; refine, dedup, tokenize, tokenizer training, 
 * a folder means its top-level ``*.parquet`` files (not recursive: refine keeps removed documents
   in ``DIR/removed/``, which must never be read as kept ones);
 * a glob is matched with Beam's rules (``*`` stays inside one folder, ``**`` crosses folders) and
-  keeps the matches whose name ends in ``.parquet``; where it crosses folders (``**``) it does not
+  keeps the matches whose name ends in ``.parquet``; where it crosses folders (``**``, or ``*`` in
+  a folder's name) it does not
   enter a hidden folder (``_uncommitted/``: a run's staged, uncommitted files) nor a subfolder of
   a stage's output (a folder with this project's ``_SUCCESS``: ``removed/``, ``dead-letter/``,
   ``rejected/`` hold what a stage did not keep) -- name such a folder before the glob to read it;
@@ -85,14 +86,18 @@ def _crossed_folders_allowed(path: str, pattern: str, cache: dict) -> bool:
     the paths it returns; a path that does not start with the pattern's fixed folder is let be."""
     norm, pat = path.replace("\\", "/"), pattern.replace("\\", "/")
     fixed = pat[:min(i for i, c in enumerate(pat) if c in GLOB_CHARS)]
-    folder = fixed.rsplit("/", 1)[0] if "/" in fixed else "."
-    if folder != "." and not norm.startswith(folder + "/"):
-        return True
-    rel = norm[len(folder) + 1:] if folder != "." else norm
-    for segment in rel.split("/")[:-1]:
+    folder = (fixed.rsplit("/", 1)[0] or "/") if "/" in fixed else "."
+    if folder != ".":
+        prefix = folder if folder.endswith("/") else folder + "/"
+        if not norm.startswith(prefix):
+            return True
+        norm = norm[len(prefix):]
+    for segment in norm.split("/")[:-1]:
+        if segment in ("", "."):
+            continue        # "./x" or "a//b": no folder crossed
         if segment.startswith(HIDDEN_PREFIXES) or _success_marker(folder, cache) is not None:
             return False
-        folder = segment if folder == "." else f"{folder}/{segment}"
+        folder = segment if folder == "." else posixpath.join(folder, segment)
     return True
 
 

@@ -30,6 +30,7 @@ Output safety (every stage, through :func:`check_io` and :class:`StageOutput`):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import posixpath
 import shutil
@@ -64,6 +65,20 @@ def remove_matching(output: str, patterns: Sequence[str]) -> None:
     existing = matching(output, patterns)
     if existing:
         FileSystems.delete(existing)
+
+
+def remove_unlisted(output: str, pattern: str, keep: set[str], what: str) -> list[str]:
+    """Delete the files under ``output`` matching ``pattern`` whose names are not in ``keep`` (the
+    names a job's result lists: leftovers of failed attempts at a step that writes files itself);
+    returns the names removed, logged as ``what``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    strays = [p for p in matching(output, [pattern]) if posixpath.basename(p) not in keep]
+    if strays:
+        names = sorted(posixpath.basename(p) for p in strays)
+        logging.getLogger("pipelines.outputs").warning("%s: removing %d: %s", what, len(names), ", ".join(names[:5]))
+        FileSystems.delete(strays)
+    return sorted(posixpath.basename(p) for p in strays)
 
 
 # ---------------------------------------------------------------------------------- output safety

@@ -76,6 +76,7 @@ def _rejected(path: str, index: int | None, url: Any, reason: str, detail: str) 
 # a trade of parallelism against that decoding.  Record batches of BATCH_ROWS rows bound memory.
 SPLIT_ROWS = PARQUET_OPTIONS["row_group_size"]
 BATCH_ROWS = 1000
+MAX_SPLITS_PER_ROW_GROUP = 4
 
 
 def _batch_rows_for(split_rows: int) -> int:
@@ -123,6 +124,11 @@ def list_splits(path: str, split_rows: int = SPLIT_ROWS) -> Iterable[tuple[str, 
             return
     finally:
         fh.close()
+    repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if repeated:   # pyarrow cannot name such a column: one dead letter for the file
+        yield "rejected", _rejected(path, None, None, "unreadable_file",
+                                    f"column name(s) appear more than once: {', '.join(repeated)}")
+        return
     missing = [c for c in REQUIRED_INPUT_COLUMNS if c not in schema.names]
     if missing:
         yield "rejected", _rejected(path, None, None, "missing_columns",
@@ -145,8 +151,12 @@ def list_splits(path: str, split_rows: int = SPLIT_ROWS) -> Iterable[tuple[str, 
     base = 0
     for group in range(metadata.num_row_groups):
         rows = metadata.row_group(group).num_rows
-        for first in range(0, rows, split_rows):
-            yield "split", Split(path, group, first, min(rows, first + split_rows), base + first)
+        # Each split decodes its row group from the start: a foreign file's huge row group is cut
+        # into at most MAX_SPLITS_PER_ROW_GROUP splits, so it is decoded at most that many times.
+        # (A whole number of split_rows, so record batches never straddle a split boundary.)
+        step = split_rows * max(1, -(-(-(-rows // split_rows)) // MAX_SPLITS_PER_ROW_GROUP))
+        for first in range(0, rows, step):
+            yield "split", Split(path, group, first, min(rows, first + step), base + first)
         base += rows
 
 
@@ -205,6 +215,10 @@ def _batch_rows(path: str, batch: pa.RecordBatch, known: pa.Schema, index: int) 
             try:
                 column = column.cast(target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                if batch.num_rows > 1:   # one bad value: the batch's other rows are read one by one
+                    for i in range(batch.num_rows):
+                        yield from _batch_rows(path, batch.slice(i, 1), known, index + i)
+                    return
                 yield "rejected", _rejected(path, index, None, "bad_column_type",
                                             f"column {name}: {column.type} cannot become {target}: {exc}")
                 return

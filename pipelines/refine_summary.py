@@ -144,7 +144,7 @@ class WriteSummaryFn(beam.DoFn):
         if "dedup" in summary:
             # per-filter and per-language counts are before dedup; "kept" is what was written
             summary["kept_before_dedup"] = summary["kept"]
-            summary["kept"] = summary["dedup"].get("kept", summary["kept"])
+            summary["kept"] = summary["dedup"].get("kept", 0)   # counted per written shard; none: 0
             summary["removed_by_dedup"] = summary["kept_before_dedup"] - summary["kept"]
         summary["outputs"] = {"kept": sorted(kept_files), "removed": sorted(removed_files),
                               "rejected": sorted(rejected_files)}

@@ -33,3 +33,17 @@ def require_shared(relpath: str) -> Path:
         pytest.skip(f"shared test file {relpath} not found under {shared_data_dir()} "
                     "(set CORPUS_SHARED_DATA to the shared/data folder)")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _model_cache_in_a_temporary_folder(tmp_path_factory):
+    """The toxicity model's converted arrays (filters/toxicity.py) are cached under
+    ``$XDG_CACHE_HOME``: the tests (and the CLI runs they start) use a folder of their own, not the
+    user's home."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old

@@ -309,3 +309,19 @@ def test_big_inputs_are_written_in_offset_ranges(small_warcs, tmp_path):
     whole = tmp_path / "whole"
     assert run_extract("--input", str(small_warcs[0]), "--output", str(whole)) == 0
     assert comparable(docs_of(out)) == comparable(docs_of(whole))
+
+
+def test_chunk_files_of_a_failed_attempt_that_the_result_does_not_name_are_removed(tmp_path):
+    # A reader that died after writing chunks 0-1 and whose retry stopped earlier (a source error
+    # ends the file) leaves chunk 1 behind: the summary step removes it, so it is never committed.
+    from pipelines.extract import WriteSummaryFn
+
+    kept, stray = tmp_path / "w-00000000-00000.parquet", tmp_path / "w-00000000-00001.parquet"
+    kept.write_bytes(b"PAR1")
+    stray.write_bytes(b"PAR1")
+    (tmp_path / "dead-letter").mkdir()
+    (tmp_path / "dead-letter" / "w.jsonl").write_text("{}\n")
+    fn = WriteSummaryFn(str(tmp_path), {"stage": "extract"})
+    summary = next(iter(fn.process(None, [], [], [kept.name], ["dead-letter/w.jsonl"])))
+    assert summary["outputs"]["documents"] == [kept.name]
+    assert kept.exists() and not stray.exists() and (tmp_path / "dead-letter" / "w.jsonl").exists()

@@ -386,3 +386,15 @@ def test_pipelines_all_lists_a_stage_folder_in_the_job_with_the_same_rule(tmp_pa
     assert expected == [str(x), str(y)]
     with TestPipeline() as p:
         assert_that(matched_files(p, "T", f"{d}/*.parquet") | beam.Map(str), equal_to(expected))
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    ("./*.parquet", ["./a.parquet"]),
+    ("./**.parquet", ["./a.parquet", "./sub/b.parquet"]),
+    ("./*/*.parquet", ["./sub/b.parquet"]),
+])
+def test_relative_globs_with_dot_segments_still_match(tmp_path, monkeypatch, pattern, expected):
+    write_docs(tmp_path / "a.parquet")
+    write_docs(tmp_path / "sub" / "b.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert inputs.list_inputs(pattern) == expected

@@ -113,3 +113,36 @@ def test_rows_cross_one_shuffle_and_slices_do_not_change_the_output(tmp_path, ov
         assert with_rows == {"Refine/GroupShards": 12}
     # the spread is of slices, not of rows: 3 row groups of 5, 5 and 2 rows in slices of at most 2
     assert sliced["Refine/ReadParquet/SpreadSplits/ReshufflePerKey/GroupByKey"]["elements"] == 7
+
+
+def test_a_file_with_a_repeated_column_name_is_one_dead_letter(tmp_path):
+    path = tmp_path / "twice.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array(["u"]), pa.array(["t" * 50]), pa.array(["v"])],
+                                        names=["url", "text", "url"]), path)
+    out = list(refine_io.read_parquet_rows(str(path)))
+    assert [(k, v["reason"]) for k, v in out] == [("rejected", "unreadable_file")]
+    assert "url" in out[0][1]["detail"]
+
+
+def test_one_uncastable_value_costs_its_row_only(tmp_path):
+    path = tmp_path / "values.parquet"
+    n = 2500   # three record batches; the bad value sits in the second
+    offsets = [str(i) for i in range(n)]
+    offsets[1234] = "not a number"
+    pq.write_table(pa.table({"url": [f"https://e.org/{i}" for i in range(n)], "text": ["some text"] * n,
+                             "warc_offset": offsets}), path)
+    out = list(refine_io.read_parquet_rows(str(path)))
+    rows = [v for k, v in out if k == "row"]
+    rejected = [v for k, v in out if k == "rejected"]
+    assert len(rows) == n - 1 and [r["warc_offset"] for r in rows] == [i for i in range(n) if i != 1234]
+    assert [(r["reason"], r["row"]) for r in rejected] == [("bad_column_type", 1234)]
+
+
+def test_a_huge_foreign_row_group_is_decoded_at_most_a_few_times(tmp_path):
+    path = tmp_path / "one_group.parquet"
+    pq.write_table(pa.Table.from_pylist(_rows(100)), path, row_group_size=100)
+    splits = [v for k, v in refine_io.list_splits(str(path), split_rows=10) if k == "split"]
+    assert len(splits) == refine_io.MAX_SPLITS_PER_ROW_GROUP
+    assert [(s.first, s.stop) for s in splits] == [(0, 30), (30, 60), (60, 90), (90, 100)]
+    rows = [v for k, v in refine_io.read_parquet_rows(str(path), split_rows=10) if k == "row"]
+    assert [r["url"] for r in rows] == [f"https://example.org/{i}" for i in range(100)]

@@ -186,3 +186,17 @@ def test_conversion_refuses_what_it_cannot_reproduce(monkeypatch):
                         lambda self, lines: [p + 1e-9 for p in exact(self, lines)])
     with pytest.raises(RuntimeError, match="do not reproduce"):
         toxicity.convert_profanity_model([vec_path, model_path])
+
+
+def test_a_cache_folder_that_cannot_be_entered_is_a_missing_cache(tmp_path, monkeypatch):
+    # Path.is_file raises PermissionError when a folder on the way cannot be entered (a home that
+    # is not the worker user's): that is "no cache", never a failed setup.
+    from pathlib import Path
+
+    from filters import linear_text
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    assert linear_text.read_cache(tmp_path / "locked" / "profanity_check.npz", "key") is None
