@@ -34,7 +34,7 @@ import apache_beam as beam
 from pipelines import completion, outputs
 from pipelines import stages as registry
 from pipelines.cli import CliError
-from pipelines.inputs import visible
+from pipelines.inputs import list_inputs, visible
 from tokenization.manifest import TOKENIZER_NAME
 
 log = logging.getLogger("pipelines.all")
@@ -282,12 +282,10 @@ def clear_stage_outputs(dirs: Mapping[str, str], stages: Sequence[str], root: st
 def check_first_inputs(stages: Sequence[str], dirs: Mapping[str, str]) -> None:
     """A run that starts after extract reads what an earlier run left in OUTPUT: fail now, with the
     directory named, when there is nothing there (the job lists the files itself)."""
-    from pipelines import refine, tokenize
-
     if stages[0] == "refine":
-        refine.resolve_inputs(dirs["extract"])
+        list_inputs(dirs["extract"])
     elif stages[0] == "tokenize":
-        tokenize.list_inputs(dirs["refine"])
+        list_inputs(dirs["refine"])
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> dict:

@@ -338,11 +338,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     decontaminate.add_arguments(parser)
 
 
-def resolve_inputs(spec: str) -> list[str]:
-    """The Parquet files of ``--input`` (``pipelines.inputs``: comma list of files, folders, globs)."""
-    return list_inputs(spec)
-
-
 def validate(cfg: Mapping[str, Any]) -> None:
     """Fail before the pipeline starts on config values the workers would trip over."""
     from filters.decisions import Decider
@@ -370,7 +365,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> dict:
     outputs.check_io(args.output, {"--input": args.input, "--robots": args.robots,
                                    "--benchmark": [path for _, path in getattr(args, "benchmark", None) or []]})
     validate(cfg)
-    paths = resolve_inputs(args.input)
+    paths = list_inputs(args.input)
     robots_paths = None
     if args.robots and args.snapshot:
         raise CliError("give --robots PATH_OR_GLOB or --snapshot ID, not both")

@@ -30,7 +30,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines import outputs
 from pipelines.inputs import iter_documents
-from pipelines.inputs import list_inputs as _list_inputs
+from pipelines.inputs import list_inputs
 from pipelines.config import load_config
 from pipelines.runner import is_local, make_options, new_pipeline
 from pipelines.schema import row_doc_id
@@ -82,11 +82,6 @@ class BeamFileSystem:
 def _file_stem(path: str) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", posixpath.basename(path.rstrip("/")))[:80] or "input"
     return f"{base}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
-
-
-def list_inputs(input_path: str) -> list[str]:
-    """Parquet files named by --input (``pipelines.inputs``: comma list of files, folders, globs)."""
-    return _list_inputs(input_path)
 
 
 # ---------------------------------------------------------------------------------------- DoFns

@@ -43,10 +43,8 @@ def test_a_hidden_name_listed_by_success_is_read(tmp_path):
     (d / "_SUCCESS").write_text(json.dumps({"stage": "extract", "files": [x.name, y.name, "summary.json"]}))
     assert inputs.list_inputs(str(d)) == [str(x), str(y)]
     assert inputs.list_inputs(f"{d}/*.parquet") == [str(x), str(y)]       # a glob: the same rule
-    from pipelines import refine, tokenize
     from pipelines.report.layout import RunLayout
 
-    assert refine.resolve_inputs(str(d)) == tokenize.list_inputs(str(d)) == [str(x), str(y)]
     assert RunLayout(str(tmp_path)).parquet_files("extract") == [str(x), str(y)]
     # a Spark-style empty _SUCCESS lists nothing
     (d / "_SUCCESS").write_text("")

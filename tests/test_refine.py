@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.inputs import list_inputs
 from pipelines import cli, refine
 from pipelines.config import load_config
 from pipelines.runner import new_pipeline
@@ -51,7 +52,7 @@ def run_refine(inp: Path, out: Path, overrides: dict, beam_args=(), workers: int
     cfg = load_config(overrides=overrides)
     meta = {"stage": "refine", "input": "test"}
     with new_pipeline(list(beam_args), workers=workers) as p:
-        refine.build(p, refine.resolve_inputs(str(inp)), str(out), cfg, meta)
+        refine.build(p, list_inputs(str(inp)), str(out), cfg, meta)
     return json.loads((out / "summary.json").read_text())
 
 

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.shuffle_refine import count_shuffles, shuffle_counts
+from pipelines.inputs import list_inputs
 from pipelines import refine, refine_io
 from pipelines.config import load_config
 from pipelines.runner import new_pipeline
@@ -86,7 +87,7 @@ def _run(inp: Path, out: Path, overrides: dict, workers: int):
     cfg = load_config(overrides=overrides)
     with count_shuffles():
         pipeline = new_pipeline([], workers=workers)
-        refine.build(pipeline, refine.resolve_inputs(str(inp)), str(out), cfg, {"stage": "refine", "input": "t"})
+        refine.build(pipeline, list_inputs(str(inp)), str(out), cfg, {"stage": "refine", "input": "t"})
     result = pipeline.run()
     result.wait_until_finish()
     return shuffle_counts(result)

@@ -46,16 +46,18 @@ def _to_larger(edge):
     return v, u
 
 
+def star(nodes, m):
+    """Edges from ``m`` (the smallest of ``nodes``) to each of the other ``nodes``."""
+    for v in nodes:
+        if v != m:
+            yield (m, v)
+
+
 def _small_star(element):
     """Connect u and its smaller neighbours to the minimum of them."""
     u, smaller = element
-    m = None
-    for v in smaller:
-        if m is None or v < m:
-            m = v
-    for v in smaller:
-        if v != m:
-            yield (m, v)
+    m = min(smaller, default=None)
+    yield from star(smaller, m)
     yield (m, u)
 
 

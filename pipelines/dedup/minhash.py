@@ -22,7 +22,7 @@ from filters.dedup.minhash import (MinHasher, band_keys, check_lsh_params, estim
 from filters.dedup.policy import REASON_DUP_ID, REASON_MINHASH, first_two, node_doc_id
 from filters.dedup.text import jaccard, normalized_bytes, shingle_hashes
 from pipelines.dedup.common import by_row, count, first_tagged, removed, tagged, with_fields
-from pipelines.dedup.components import ConnectedComponents
+from pipelines.dedup.components import ConnectedComponents, star
 
 VERIFY_MODES = ("none", "estimated", "exact")
 
@@ -102,13 +102,7 @@ def _bucket_star(element):
     first, second = first_two(nodes)
     if second is None:
         return
-    m = None
-    for node in nodes:
-        if m is None or node < m:
-            m = node
-    for node in nodes:
-        if node != m:
-            yield m, node
+    yield from star(nodes, min(nodes))
 
 
 def _attach_first(element):
