@@ -127,7 +127,7 @@ def extraction_f1(warc: Path, extra_config: str = "") -> dict:
     stage's own record path (records.header_outcome/extract_document) in this process."""
     from bench.extraction_eval import score
     from pipelines.config import load_config
-    from pipelines.html_text import Extractor
+    from pipelines.html_text import Extractor, extractor_options
     from pipelines.records import extract_document, header_outcome, want_body
     from pipelines.warc import RawRecord, iter_records, local_opener
 
@@ -137,7 +137,7 @@ def extraction_f1(warc: Path, extra_config: str = "") -> dict:
         cfg_file.flush()
         cfg = load_config(cfg_file.name)["extract"]
     texts = {}
-    with Extractor(cfg["trafilatura"], 0, cfg["extractor"]) as extractor:
+    with Extractor(extractor_options(cfg), 0, cfg["extractor"]) as extractor:
         for rec in iter_records(local_opener(str(warc)), str(warc), want_body=want_body(cfg),
                                 max_body_bytes=cfg["max_payload_bytes"], max_decoded_bytes=cfg["max_decoded_bytes"]):
             if not isinstance(rec, RawRecord) or header_outcome(rec, cfg) is not None:

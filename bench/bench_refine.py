@@ -1,6 +1,6 @@
 """Refine throughput and the per-language keep table on the real-web sample.
 
-    python bench/bench_refine.py [--extracted DIR] [--workers N] [--out DIR]
+    python bench/bench_refine.py [--extracted DIR] [--workers N] [--out DIR] [--extractor resiliparse]
 
 Without --extracted, the realweb WARC (../shared/data/realweb/realweb.warc.gz) is first run
 through ``python -m pipelines extract``.  Prints pages per CPU-second (all worker processes
@@ -47,6 +47,9 @@ def main() -> int:
     ap.add_argument("--extracted", help="directory of extracted Parquet (default: extract realweb first)")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default=None, help="keep outputs here (default: a temp dir)")
+    ap.add_argument("--extractor", choices=("trafilatura", "resiliparse"), default=None,
+                    help="extract.extractor of the shared config (resiliparse: the documented fast configuration); "
+                         "give the same one the --extracted output was made with, or refine recomputes every signal")
     args = ap.parse_args()
     import pyarrow.parquet as pq
 
@@ -63,7 +66,8 @@ def main() -> int:
     # signals (a different one makes it recompute every signal, which is extract's cost, not refine's).
     cfg = work / "bench.yaml"
     badwords = shared_data_dir() / "badwords"
-    cfg.write_text(f"toxicity:\n  wordlists: {json.dumps(str(badwords))}\n" if badwords.is_dir() else "")
+    cfg.write_text((f"toxicity:\n  wordlists: {json.dumps(str(badwords))}\n" if badwords.is_dir() else "")
+                   + (f"extract:\n  extractor: {args.extractor}\n" if args.extractor else ""))
     if not args.extracted:
         wall, cpu = run([sys.executable, "-m", "pipelines", "extract", "--input", str(warc),
                          "--output", str(extracted), "--config", str(cfg), "--overwrite", *beam])

@@ -38,7 +38,7 @@ FAMILY_MODULES = ("text_units", "pii_validators", "pii", "quality_ngrams", "qual
 def extracted_pages(warc: Path, cfg: dict | None = None) -> Iterator[dict[str, Any]]:
     """``{"key", "url", "text"}`` of every page the extract stage keeps, in WARC order."""
     from pipelines.config import load_config
-    from pipelines.html_text import Extractor
+    from pipelines.html_text import Extractor, extractor_options
     from pipelines.records import extract_document, header_outcome, want_body
     from pipelines.warc import ReadError, iter_records, local_opener
     from pipelines.warc_framing import HeaderLimits
@@ -46,7 +46,7 @@ def extracted_pages(warc: Path, cfg: dict | None = None) -> Iterator[dict[str, A
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
     logging.getLogger("warcio").setLevel(logging.ERROR)
     ecfg = (cfg or load_config())["extract"]
-    extractor = Extractor(ecfg["trafilatura"], 0, ecfg["extractor"])
+    extractor = Extractor(extractor_options(ecfg), 0, ecfg["extractor"])
     limits = HeaderLimits(ecfg["max_header_line_bytes"], ecfg["max_header_block_bytes"])
     for item in iter_records(local_opener(str(warc)), str(warc), want_body=want_body(ecfg),
                              max_body_bytes=ecfg["max_payload_bytes"],

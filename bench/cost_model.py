@@ -37,12 +37,15 @@ REQUIRED = {
     "prices": ("vcpu_hour", "memory_gb_hour", "shuffle_gb", "pd_gb_hour", "flexrs_discount", "input_transfer_gb"),
     "workers": ("vcpus", "memory_gb", "pd_gb", "cpu_utilization"),
     "measured": ("extract_pages_per_cpu_s", "refine_pages_per_cpu_s", "tokenize_mb_per_s_per_core",
-                 "bytes_per_token", "extracted_row_bytes_per_doc", "refined_text_bytes_per_doc"),
+                 "bytes_per_token", "extracted_row_bytes_per_doc", "refine_shuffle_bytes_per_doc",
+                 "refined_text_bytes_per_doc"),
     "assumptions": ("html_share_of_pages", "extract_keep_share", "refine_keep_share", "refine_cpu_scale",
-                    "extract_shuffle_passes", "refine_shuffle_passes", "tokenize_text_shuffle_passes",
-                    "tokenize_token_shuffle_passes"),
+                    "extract_shuffle_passes", "tokenize_text_shuffle_passes", "tokenize_token_shuffle_passes"),
 }
-CONFIG_KEYS = {"config", "speedup_vs_default", "extraction_f1", "source"}
+# A configuration's documents differ (resiliparse keeps longer texts), so refine's measured figures
+# may be given per configuration too; absent, the ``measured`` ones (the default's) apply.
+REFINE_OVERRIDES = ("refine_pages_per_cpu_s", "refine_shuffle_bytes_per_doc")
+CONFIG_KEYS = {"config", "speedup_vs_default", "extraction_f1", "source", *REFINE_OVERRIDES}
 SHARES = ("html_share_of_pages", "extract_keep_share", "refine_keep_share", "cpu_utilization", "flexrs_discount")
 
 
@@ -83,6 +86,11 @@ def validate(cfg: Mapping[str, Any], where: str = "cost config") -> None:
         if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed <= 0:
             raise CostConfigError(f"{where}: extract_configurations.{name}.speedup_vs_default must be a "
                                   f"positive number, got {speed!r}")
+        for key in REFINE_OVERRIDES:
+            value = entry.get(key, 1)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise CostConfigError(f"{where}: extract_configurations.{name}.{key} must be a positive "
+                                      f"number, got {value!r}")
     for section, key in (("measured", "extract_pages_per_cpu_s"), ("measured", "refine_pages_per_cpu_s"),
                          ("measured", "tokenize_mb_per_s_per_core"), ("measured", "bytes_per_token"),
                          ("workers", "vcpus"), ("workers", "cpu_utilization")):
@@ -104,6 +112,7 @@ def estimate(cfg: Mapping[str, Any], *, warcs: int | None = None, flexrs: bool =
         raise CostConfigError(f"no extract configuration {extract_config!r} (known: {', '.join(configs)})")
     speedup = configs[extract_config]["speedup_vs_default"] / configs["default"]["speedup_vs_default"]
     snap, price, work, m, a = (cfg[k] for k in ("snapshot", "prices", "workers", "measured", "assumptions"))
+    m = {**m, **{k: configs[extract_config][k] for k in REFINE_OVERRIDES if k in configs[extract_config]}}
     warc_files = snap["warc_files"] if warcs is None else warcs
     pages = warc_files * snap["pages_per_warc"]
     html = pages * a["html_share_of_pages"]
@@ -120,7 +129,7 @@ def estimate(cfg: Mapping[str, Any], *, warcs: int | None = None, flexrs: bool =
     }
     shuffle_bytes = {
         "extract": extracted * row * a["extract_shuffle_passes"],
-        "refine": extracted * row * a["refine_shuffle_passes"],
+        "refine": extracted * m["refine_shuffle_bytes_per_doc"],
         "tokenize": (refined_bytes * a["tokenize_text_shuffle_passes"]
                      + tokens * 2 * a["tokenize_token_shuffle_passes"]),
     }
@@ -147,7 +156,9 @@ def estimate(cfg: Mapping[str, Any], *, warcs: int | None = None, flexrs: bool =
     total["total_dollars"] += transfer
     return {"warc_files": warc_files, "pages": pages, "html_pages": html, "extracted_docs": extracted,
             "refined_docs": refined, "tokens": tokens, "flexrs": flexrs, "stages": stages, "total": total,
-            "extract_config": extract_config, "extract_pages_per_cpu_s": m["extract_pages_per_cpu_s"] * speedup}
+            "extract_config": extract_config, "extract_pages_per_cpu_s": m["extract_pages_per_cpu_s"] * speedup,
+            "refine_pages_per_cpu_s": m["refine_pages_per_cpu_s"],
+            "refine_shuffle_bytes_per_doc": m["refine_shuffle_bytes_per_doc"]}
 
 
 def apply_peers(cfg: Mapping[str, Any], peers: Mapping[str, Any]) -> dict:
@@ -210,30 +221,35 @@ def report(est: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
               f"{w['pd_gb']} GB disk), {w['cpu_utilization']:.0%} of paid vCPU time busy",
               f"  measured: extract {m['extract_pages_per_cpu_s']} pages/CPU-s (with signals), refine "
               f"{m['refine_pages_per_cpu_s']} pages/CPU-s, tokenize {m['tokenize_mb_per_s_per_core']} MB/s/core, "
-              f"{m['bytes_per_token']} bytes/token, {m['extracted_row_bytes_per_doc']} bytes per document row",
+              f"{m['bytes_per_token']} bytes/token, {m['extracted_row_bytes_per_doc']} bytes per document row, "
+              f"{m['refine_shuffle_bytes_per_doc']} bytes per document through refine's shuffles",
               f"    source: {' '.join(str(m.get('source', 'not given')).split())}",
               f"  estimated: {a['html_share_of_pages']:.0%} of pages are HTML 200, extract keeps "
               f"{a['extract_keep_share']:.0%}, refine keeps {a['refine_keep_share']:.0%}, refine CPU x"
-              f"{a['refine_cpu_scale']} at scale; shuffle passes extract {a['extract_shuffle_passes']}, refine "
-              f"{a['refine_shuffle_passes']}, tokenize {a['tokenize_text_shuffle_passes']} (text) + "
+              f"{a['refine_cpu_scale']} at scale; shuffle passes extract {a['extract_shuffle_passes']}, "
+              f"tokenize {a['tokenize_text_shuffle_passes']} (text) + "
               f"{a['tokenize_token_shuffle_passes']} (tokens)",
               "  not included: GCS storage of outputs, the launcher VM, logging, failed/retried work"]
     if est.get("extract_config", "default") != "default":
         lines.insert(1, f"Extract configuration: {est['extract_config']} "
-                        f"({est['extract_pages_per_cpu_s']:.1f} pages/CPU-s)")
+                        f"({est['extract_pages_per_cpu_s']:.1f} pages/CPU-s; its documents refine at "
+                        f"{est['refine_pages_per_cpu_s']} pages/CPU-s with {est['refine_shuffle_bytes_per_doc']} "
+                        "shuffled bytes each)")
     return "\n".join(lines)
 
 
 def configurations_table(cfg: Mapping[str, Any], *, warcs: int | None = None) -> str:
     """One line per documented extract configuration: speed, quality, total dollars (and FlexRS)."""
     lines = ["Per extract configuration (same snapshot and assumptions):",
-             f"  {'name':<10}{'pages/CPU-s':>12}{'snippet F1':>12}{'$ extract':>11}{'$ total':>10}{'$ FlexRS':>10}  config"]
+             f"  {'name':<10}{'pages/CPU-s':>12}{'snippet F1':>12}{'$ extract':>11}{'$ refine':>10}{'$ total':>10}"
+             f"{'$ FlexRS':>10}  config"]
     for name, entry in extract_configurations(cfg).items():
         est = estimate(cfg, warcs=warcs, extract_config=name)
         flex = estimate(cfg, warcs=warcs, extract_config=name, flexrs=True)["total"]["total_dollars"]
         f1 = entry.get("extraction_f1")
         lines.append(f"  {name:<10}{est['extract_pages_per_cpu_s']:>12.1f}{(f'{f1:.3f}' if f1 else '-'):>12}"
-                     f"{est['stages']['extract']['total_dollars']:>11,.0f}{est['total']['total_dollars']:>10,.0f}"
+                     f"{est['stages']['extract']['total_dollars']:>11,.0f}{est['stages']['refine']['total_dollars']:>10,.0f}"
+                     f"{est['total']['total_dollars']:>10,.0f}"
                      f"{flex:>10,.0f}  {entry.get('config', '')}")
     return "\n".join(lines)
 

@@ -52,12 +52,12 @@ NESTED = {"trafilatura extraction (minus parsing)": ["HTML parsing (lxml, in tra
 def set_up(cfg: dict):
     """What a worker's DoFn.setup does: the extractor (inline) and the signal models."""
     from filters.signals import SignalComputer
-    from pipelines.html_text import Extractor
+    from pipelines.html_text import Extractor, extractor_options
 
     import trafilatura  # noqa: F401 - imported here so the loop does not pay for it
 
     ecfg = cfg["extract"]
-    return (Extractor(ecfg["trafilatura"], 0, ecfg["extractor"]),
+    return (Extractor(extractor_options(ecfg), 0, ecfg["extractor"]),
             SignalComputer(cfg) if ecfg["compute_signals"] else None)
 
 

@@ -6,9 +6,11 @@ Builds refine's graph over the extracted Parquet with each ``GroupByKey`` (also 
 ``Reshuffle``, ``CoGroupByKey`` and ``Combine*``) preceded by a pass-through step that adds the
 pickled size of every element to a Beam counter named after the GroupByKey's full label; runs it on
 one worker and prints the bytes per GroupByKey, their total and that total in units of the mean
-pickled input row (``full-row passes``: what the cost model's ``refine_shuffle_passes`` counts).
-Pickle is a stand-in for the runner's coder (Beam pickles dicts too); combiner lifting on a real
-runner shrinks the Combine* entries, which are tiny here anyway.
+pickled input row (``full-row passes``).
+Pickle is a stand-in for the runner's coder (Beam pickles dicts too; a packed bytes value costs its
+length plus a few bytes either way); combiner lifting on a real runner shrinks the Combine*
+entries, which are tiny here anyway.  Also prints the total per input document: the cost model's
+``refine_shuffle_bytes_per_doc`` (configs/cost.yaml).
 """
 from __future__ import annotations
 
@@ -24,7 +26,17 @@ sys.path.insert(0, str(ROOT))
 
 
 def _has_row(value) -> bool:
-    """True when ``value`` holds a document row (a dict with its ``text``), however nested."""
+    """True when ``value`` holds a document row (a dict with its ``text``), however nested, also
+    inside the ``pipelines.packed`` value of a writer's ``(shard, packed)`` element (other bytes --
+    band keys, node ids, signatures -- are never unpacked)."""
+    if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int)
+            and isinstance(value[1], bytes)):
+        from pipelines.packed import PackedValueError, unpack
+
+        try:
+            return _has_row(unpack(value[1]))
+        except PackedValueError:
+            return False
     if isinstance(value, dict):
         return "text" in value
     if isinstance(value, (tuple, list)):

@@ -46,6 +46,18 @@ def _default_agents() -> tuple[str, ...]:
         return tuple(yaml.safe_load(fh)["consent"]["agents"])
 
 
+@lru_cache(maxsize=1)
+def _agent_names() -> frozenset[str]:
+    return frozenset(a.lower() for a in _default_agents())
+
+
+def meta_name_kept(name: str) -> bool:
+    """True when ``extract_meta_consent`` keeps a ``<meta>`` of this (stripped) ``name``: robots,
+    tdm-reservation, a default agent or a crawler-like name (case-insensitive)."""
+    lname = name.lower()
+    return lname in ("robots", "tdm-reservation") or lname in _agent_names() or bool(_CRAWLER_META.search(lname))
+
+
 def default_agents() -> list[str]:
     """The agent list from configs/defaults/consent.yaml (used when a caller passes none)."""
     return list(_default_agents())
@@ -164,6 +176,6 @@ def extract_meta_consent(html: str | bytes | None) -> dict:
             robots.append(content)
         elif lname == "tdm-reservation":
             tdm.append(content)
-        elif lname in {a.lower() for a in _default_agents()} or _CRAWLER_META.search(lname):
+        elif meta_name_kept(lname):
             robots.append(f"{name}: {content}")
     return {"meta_robots": "\n".join(robots) or None, "tdm_reservation": "\n".join(tdm) or None}

@@ -7,23 +7,22 @@ fold's coefficients, intercept and sigmoid parameters) and refuses settings it d
 the sum of squares added left to right, division by its square root, each fold's dot product added
 left to right, + intercept, ``a * d + b``, ``1 / (1 + exp(.))`` with the C library's exp, and the
 mean of the folds; so the probabilities are the same floats, not approximately equal.  The arrays are
-stored as an uncompressed .npz with a sha256 digest (``write_cache`` / ``read_cache``).
+cached with ``filters.array_cache`` (``write_cache`` / ``read_cache``).
 Pure logic and numpy; scikit-learn is imported only by ``from_sklearn``.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import os
 import re
 import sys
-import tempfile
 from itertools import repeat
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from filters.array_cache import read_arrays, write_arrays
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"     # scikit-learn's default, used by profanity_check
 _log = logging.getLogger(__name__)
@@ -243,49 +242,19 @@ def probe_lines(model: LinearTextModel) -> list[str]:
     return lines
 
 
-def arrays_digest(arrays: dict) -> str:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        arr = arrays[name]
-        h.update(f"{name}\0{arr.dtype.str}\0{arr.shape}\0".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
-
-
 def read_cache(path: Path, key: str) -> LinearTextModel | None:
-    """The cached model, or None when the file is missing, made for other model files/versions
-    (stale) or damaged (unreadable, digest mismatch, inconsistent arrays)."""
-    try:
-        if not path.is_file():   # (is_file raises when a folder on the way cannot be entered)
-            return None
-    except OSError:
+    """The cached model (``filters.array_cache``), or None when the file is missing, made for other
+    model files/versions (stale) or damaged (unreadable, digest mismatch, inconsistent arrays)."""
+    arrays = read_arrays(path, key)
+    if arrays is None:
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        if str(arrays.pop("key")) != key:
-            _log.info("model cache %s is stale; rebuilding", path)
-            return None
-        digest = str(arrays.pop("digest"))
-        if digest != arrays_digest(arrays):
-            raise ValueError("digest mismatch")
         return LinearTextModel(arrays)
-    except Exception as exc:  # any damage means: rebuild from the package files
+    except Exception as exc:  # inconsistent arrays: rebuild from the package files
         _log.warning("model cache %s is unreadable (%s: %s); rebuilding", path, type(exc).__name__, exc)
         return None
 
 
 def write_cache(path: Path, key: str, model: LinearTextModel) -> None:
-    """Atomic write (temporary file + rename), so parallel workers never read half a file."""
-    arrays = model.arrays()
-    arrays = {**arrays, "digest": np.array(arrays_digest(arrays)), "key": np.array(key)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic write (``filters.array_cache.write_arrays``)."""
+    write_arrays(path, key, model.arrays())

@@ -95,7 +95,7 @@ _FILE_TLDS = {"png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "css", "js", "
 
 
 def _emails(text: str, region: str | None) -> Iterator[tuple[int, int]]:
-    if "@" not in text:
+    if _PRECHECKS and "@" not in text:
         return
     for m in _EMAIL.finditer(text):
         local, domain = m.group().rsplit("@", 1)
@@ -110,7 +110,8 @@ _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w
 
 
 def _ips(text: str, region: str | None) -> Iterator[tuple[int, int]]:
-    for m in _IPV4.finditer(text):
+    # every IPv4 match holds a digit, ".", a digit (its first two parts: "\d{1,3}\.\d")
+    for m in (_IPV4.finditer(text) if not _PRECHECKS or _digit_dot_digit(text) else ()):
         addr = m.group()
         if not v.ip_public(addr) or _VERSION_BEFORE.search(_before(text, m.start(), 15)):
             continue
@@ -120,7 +121,7 @@ def _ips(text: str, region: str | None) -> Iterator[tuple[int, int]]:
         if looks_like_version and not _IP_CONTEXT.search(_before(text, m.start(), 40)):
             continue
         yield m.span()
-    if _TWO_COLONS.search(text) is None:   # every IPv6 match holds ":", up to 4 hex digits, ":"
+    if _PRECHECKS and _TWO_COLONS.search(text) is None:   # every IPv6 match holds ":", up to 4 hex digits, ":"
         return
     for m in _IPV6.finditer(text):
         if m.group().count(":") >= 2 and v.ip_public(m.group()):
@@ -131,6 +132,10 @@ _CARD = re.compile(r"\d(?<![\d.,/-]\d)(?:[ -]?\d){11,18}(?![\d-]|[.,]\d)")
 
 
 def _cards(text: str, region: str | None) -> Iterator[tuple[int, int]]:
+    # A match holds 6 digits with at most one " " or "-" between them, which the phone pre-filter
+    # finds where its atoms hold both (``_CARD_GATED``).
+    if _PRECHECKS and _CARD_GATED and not _phone_possible_in(text):
+        return
     for m in _CARD.finditer(text):
         raw = m.group()
         separators = set(re.sub(r"\d", "", raw))
@@ -166,69 +171,85 @@ def _ibans(text: str, region: str | None) -> Iterator[tuple[int, int]]:
             yield m.start(), pos
 
 
-# Searched once per text for all detectors (a str caches its hash): a match or None.
-_seven_digits = lru_cache(maxsize=2)(re.compile(r"\d{7}").search)
+# Pre-checks, run at most once per text (cached; a str caches its hash): each holds in every text
+# where a scan that uses it can match, so a text without it is skipped.  Each returns something
+# true or false.  ``_PRECHECKS = False`` skips nothing (tests/test_pii_scan_prechecks.py compares).
+_PRECHECKS = True
+_cached = lru_cache(maxsize=2)
+# ``\d{6}`` / ``\d{7}``: a run's first digit and 5 (6) more, so the engine does not retry inside a
+# run.  Six in a row pass the (cached) phone pre-filter too, with no atom between the digits.
+_SIX = re.compile(r"\d(?<!\d\d)\d{5}").search
+_SEVEN = re.compile(r"\d(?<!\d\d)\d{6}").search
+_six_digits = _cached(lambda text: _phone_possible_in(text) and _SIX(text) is not None)
+_seven_digits = _cached(lambda text: _six_digits(text) and _SEVEN(text) is not None)
+# ``\d-[\dkK]`` and ``\d\.\d``, searched from the rarer "-" and "." (a literal first is fast).
+_digit_hyphen = _cached(re.compile(r"-(?<=\d-)[\dkK]").search)
+_digit_dot_digit = _cached(re.compile(r"\.(?<=\d\.)\d").search)
 
 
 def _pattern_detector(pattern: re.Pattern, validator: Callable[[str], bool],
                       context: Callable[[str, int], bool] | None = None,
                       bare: re.Pattern | None = None, exclude_before: re.Pattern | None = None,
-                      context_needs: re.Pattern | None = None, seven: tuple[bool, bool] = (False, False),
+                      context_needs: re.Pattern | None = None, needs: tuple[tuple, tuple] = ((), ()),
                       ) -> Callable[[str, str | None], Iterator[tuple[int, int]]]:
     """Formatted spellings always (unless ``exclude_before`` matches the text just before);
     ``bare`` spellings only with ``context`` before them.  Skipped where a match cannot be: without
     ``context_needs`` (the context's keyword minus ``\\b``, which a slice's edge may pass for) for
-    ``bare``, and without 7 digits in a row for those that ``seven`` (pattern, bare) says need them."""
+    ``bare``, and where a pre-check that ``needs`` (for pattern, for bare) lists is false: each
+    holds in every text where that pattern matches (the comment at its detector says why)."""
     def detect(text: str, region: str | None) -> Iterator[tuple[int, int]]:
-        for m in (pattern.finditer(text) if not seven[0] or _seven_digits(text) else ()):
-            if exclude_before is not None and exclude_before.search(_before(text, m.start(), 10)):
-                continue
-            if validator(m.group()):
-                yield m.span()
-        if (context_needs is not None and context_needs.search(text) is None) or (seven[1] and not _seven_digits(text)):
-            return
-        if bare is not None and context is not None:
-            for m in bare.finditer(text):
-                if context(text, m.start()) and validator(m.group()):
+        if not _PRECHECKS or all(need(text) for need in needs[0]):
+            for m in pattern.finditer(text):
+                if exclude_before is not None and exclude_before.search(_before(text, m.start(), 10)):
+                    continue
+                if validator(m.group()):
                     yield m.span()
+        if bare is None or context is None or (_PRECHECKS and not all(need(text) for need in needs[1])) or (
+                _PRECHECKS and context_needs is not None and context_needs.search(text) is None):
+            return   # the cached pre-checks before the keyword search, which most texts fail
+        for m in bare.finditer(text):
+            if context(text, m.start()) and validator(m.group()):
+                yield m.span()
     return detect
 
 
 _BARE11 = re.compile(r"\d(?<![\d.,/-]\d)\d{10}(?![\d-]|[.,]\d)")
 
-_uy_ci = _pattern_detector(
+# Pre-checks (``needs``) of each spelling, from its pattern: "\d-\d" = ``_digit_hyphen``, a run of
+# 6 or 7 digits = ``_six_digits`` / ``_seven_digits``.
+_uy_ci = _pattern_detector(   # "1.234.567-2" / "1234567-2": "\d-\d"; bare 7 or 8 digits
     re.compile(r"\d(?<![\d.,-]\d)(?:\.?\d{3}\.?\d{3}|\d{2}\.?\d{3})-\d(?![\d-]|[.,]\d)"), v.uy_ci_valid,
     _context_has(re.compile(r"(?i)(c[ée]dula|\bC\.\s?I\.?|\bCI\b)")),
-    re.compile(r"\d(?<![\d.,/-]\d)\d{6,7}(?![\d-]|[.,]\d)"), seven=(False, True))
-_br_cpf = _pattern_detector(
+    re.compile(r"\d(?<![\d.,/-]\d)\d{6,7}(?![\d-]|[.,]\d)"), needs=((_digit_hyphen,), (_seven_digits,)))
+_br_cpf = _pattern_detector(   # "529.982.247-25": "\d-\d"; bare 11 digits
     re.compile(r"\d(?<![\d.,-]\d)\d{2}\.\d{3}\.\d{3}-\d{2}(?![\d-]|[.,]\d)"), v.br_cpf_valid,
     _context_has(re.compile(r"(?i)\bCPF\b")), _BARE11, context_needs=re.compile(r"(?i)CPF"),
-    seven=(False, True))
-_cl_rut = _pattern_detector(
+    needs=((_digit_hyphen,), (_seven_digits,)))
+_cl_rut = _pattern_detector(   # both spellings: a digit, "-", then [\dkK]
     re.compile(r"\d(?<![\d.,-]\d)(?:\d?(?:\.\d{3}){2}-[\dkK](?![\w-])|\d{6,7}-[\dkK](?![\w-]))"),
-    v.cl_rut_valid)
-_es_dni = _pattern_detector(
+    v.cl_rut_valid, needs=((_digit_hyphen,), ()))
+_es_dni = _pattern_detector(   # both spellings hold 7 digits in a row
     re.compile(r"(?:\d(?<![\w-]\d)\d{7}|[XYZ](?<![\w-][XYZ])-?\d{7})-?[A-Z](?![\w-])"), v.es_dni_valid,
-    seven=(True, False))
-_ar_cuit = _pattern_detector(
+    needs=((_seven_digits,), ()))
+_ar_cuit = _pattern_detector(   # "20-12345678-6": "\d-\d" and 8 digits; bare 11 digits
     re.compile(r"\d(?<![\d.,-]\d)\d-\d{8}-\d(?![\d-]|[.,]\d)"), v.ar_cuit_valid,
     _context_has(re.compile(r"(?i)\bCUI[TL]\b")), _BARE11, context_needs=re.compile(r"(?i)CUI[TL]"),
-    seven=(True, True))
-_mx_curp = _pattern_detector(
+    needs=((_digit_hyphen, _seven_digits), (_seven_digits,)))
+_mx_curp = _pattern_detector(   # 6 digits (the birth date) in a row
     re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[AEIOUX][A-Z]{2}\d{6}[HMX][A-Z]{2}[B-DF-HJ-NP-TV-Z]{3}[A-Z0-9]\d(?![A-Za-z0-9])"),
-    v.mx_curp_valid)
-_us_ssn = _pattern_detector(
-    re.compile(r"\d(?<![\d-]\d)\d{2}-\d{2}-\d{4}(?![\d-])"),
-    v.us_ssn_valid,
+    v.mx_curp_valid, needs=((_six_digits,), ()))
+_us_ssn = _pattern_detector(   # "123-45-6789": "\d-\d"; bare 9 digits
+    re.compile(r"\d(?<![\d-]\d)\d{2}-\d{2}-\d{4}(?![\d-])"), v.us_ssn_valid,
     _context_has(re.compile(r"(?i)(\bSSN\b|social security)")),
     re.compile(r"\d(?<![\d.,/-]\d)\d{8}(?![\d-]|[.,]\d)"),
-    exclude_before=_COUNTRY_CODE_BEFORE, context_needs=re.compile(r"(?i)SSN|social security"), seven=(False, True))
+    exclude_before=_COUNTRY_CODE_BEFORE, context_needs=re.compile(r"(?i)SSN|social security"),
+    needs=((_digit_hyphen,), (_seven_digits,)))
 
 _AWS = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 
 
 def _aws_keys(text: str, region: str | None) -> Iterator[tuple[int, int]]:
-    if "AKIA" not in text and "ASIA" not in text:
+    if _PRECHECKS and "AKIA" not in text and "ASIA" not in text:
         return
     for m in _AWS.finditer(text):
         if v.aws_key_id_valid(m.group()):
@@ -295,10 +316,14 @@ def _phone_possible(pattern: re.Pattern | None) -> re.Pattern | None:
 
 
 _PHONE_POSSIBLE = _phone_possible(getattr(_pnm, "_PATTERN", None))  # None: no pre-filter
+# False where the pre-filter proves that ``_phones`` finds nothing (cards and digit runs use it too).
+_phone_possible_in = _cached(lambda text: _PHONE_POSSIBLE is None or _PHONE_POSSIBLE.search(text) is not None)
+# Its atoms hold " " and "-" (the only way to match this): it finds every card number too.
+_CARD_GATED = _PHONE_POSSIBLE is not None and _PHONE_POSSIBLE.fullmatch("0 0-0 0-0 0") is not None
 
 
 def _phones(text: str, region: str | None) -> Iterator[tuple[int, int]]:
-    if not any(map(str.isdigit, text)) or (_PHONE_POSSIBLE and not _PHONE_POSSIBLE.search(text)):
+    if not any(map(str.isdigit, text)) or (_PRECHECKS and not _phone_possible_in(text)):
         return
     for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
         raw = match.raw_string

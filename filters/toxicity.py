@@ -8,7 +8,7 @@
   its wheel, English, works offline) or a fastText model (Dolma/Jigsaw style).  Lines are scored
   and combined as the share of characters in lines scored >= 0.5, so one rude comment does not
   outweigh a long article.  profanity_check's model is converted once into arrays (cached under
-  ``default_cache_dir()``) and scored with numpy to the same floats as scikit-learn, without
+  ``filters.array_cache.default_cache_dir()``) and scored with numpy to the same floats as scikit-learn, without
   importing scikit-learn in the workers (``filters/linear_text.py``).
 * Domain blocklist (e.g. UT1 ``adult/domains``): a listed domain blocks its subdomains.  Domains
   are kept as a sorted array of 64-bit hashes (8 bytes each), so a multi-million-entry list fits
@@ -19,7 +19,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import os
 import threading
 import urllib.error
 import urllib.request
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from filters import text_units
+from filters.array_cache import default_cache_dir
 
 if TYPE_CHECKING:
     from filters.linear_text import LinearTextModel
@@ -141,7 +141,7 @@ class WordListScorer:
 class ToxicityClassifier:
     """Line-level toxicity probabilities combined into one document score (0..1).
 
-    ``cache_dir``: where profanity_check's converted arrays are cached (default ``default_cache_dir()``)."""
+    ``cache_dir``: where profanity_check's converted arrays are cached (default ``filters.array_cache.default_cache_dir()``)."""
 
     def __init__(self, kind: str, model_path: str | None = None, label: str = "__label__toxic", *,
                  cache_dir: str | Path | None = None):
@@ -220,20 +220,6 @@ _profanity_lock = threading.Lock()
 _profanity_models: dict[str, "LinearTextModel"] = {}
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/corpus-pipeline`` (``~/.cache/corpus-pipeline``; the temporary directory
-    when there is no home)."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        try:
-            base = str(Path.home() / ".cache")
-        except (KeyError, RuntimeError):
-            import tempfile
-
-            base = tempfile.gettempdir()
-    return Path(base) / "corpus-pipeline"
-
-
 def profanity_model_files() -> list[Path]:
     """The vectorizer and model files inside the installed ``profanity_check`` package (not imported:
     importing it loads scikit-learn)."""
@@ -286,7 +272,7 @@ def convert_profanity_model(files: Sequence[Path]) -> LinearTextModel:
 
 def load_profanity_model(cache_dir: Path | str | None = None, *, reuse: bool = True) -> LinearTextModel:
     """The profanity_check model as arrays: from the cache in ``cache_dir`` (default
-    ``default_cache_dir()``) when it matches the installed files, else converted (scikit-learn
+    ``filters.array_cache.default_cache_dir()``) when it matches the installed files, else converted (scikit-learn
     imported once) and cached.  An unwritable cache directory only costs the conversion per process.
     ``reuse``: return the model this process already loaded from the same cache file and key."""
     from filters.linear_text import read_cache, write_cache

@@ -41,7 +41,7 @@ from pipelines import outputs
 from pipelines.writers import WriteDeadLettersFn
 from pipelines.cli import CliError
 from pipelines.config import config_hash, load_config
-from pipelines.html_text import check_extractor
+from pipelines.html_text import check_extractor, extractor_options
 from pipelines.records import DEAD, DROPPED, KEPT, Outcome, dead_letter, extract_document, header_outcome, \
     read_error_outcome, want_body
 from pipelines.runner import is_local, make_options, new_pipeline
@@ -144,7 +144,7 @@ class ExtractFileFn(beam.DoFn):
 
         logging.getLogger("warcio").setLevel(logging.ERROR)  # "Replacing spaces in URI" noise
         self.progress = progress_logger()
-        self.extractor = Extractor(self.cfg["trafilatura"], self.cfg["timeout_s"], self.cfg["extractor"])
+        self.extractor = Extractor(extractor_options(self.cfg), self.cfg["timeout_s"], self.cfg["extractor"])
         from pipelines.html_text import meta_consent
 
         self.meta_consent = meta_consent  # parses only the page up to its last <meta name=...>

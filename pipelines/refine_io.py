@@ -13,7 +13,10 @@
 * ``_write`` / ``write_rejected``: ``pipelines.writers``' sharded writer (``shard_of`` on the
   doc_id; sorted inside each file), so the output is byte-identical for any number of workers.
   ``write_joined`` (refine with dedup): dedup's decisions are applied in the writer's grouping by
-  output shard (``JoinWriteShardFn``), so the rows are shuffled once.
+  output shard (``JoinWriteShardFn``), so the rows are shuffled once.  Both move every row, stub
+  and removed row through their GroupByKey as one packed bytes value (``pipelines.packed``:
+  pickle + zstd, about half the bytes of the row dict), unpacked by the writer; a value that does
+  not unpack fails the shard's write loudly (a bug: never a file silently missing a row).
 """
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ from typing import Any, Iterable, Mapping, NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 
+from pipelines.packed import KV_BYTES, unpack
 from pipelines.schema import REQUIRED_INPUT_COLUMNS, doc_id_for, extend, row_doc_id
-from pipelines.writers import PARQUET_OPTIONS, WriteDeadLettersFn, WriteSharded, WriteShardFn, dead_letter, part_name, shard_of
+from pipelines.writers import (PARQUET_OPTIONS, WriteDeadLettersFn, WriteSharded, WriteShardFn, dead_letter,
+                               packed_by_shard, part_name, shard_of)
 
 REJECTED = "rejected"
 REMOVED = "removed"
@@ -311,11 +316,13 @@ def _write(pcoll, label: str, output: str, subdir: str, shards: int, schema: pa.
 
 
 class JoinWriteShardFn(beam.DoFn):
-    """(shard, [("row", (fp, row)), ("stub", stub), ("removed", row), ...]) -> the shard's kept and
-    removed files: dedup's decisions (stubs) applied to the rows (``JoinBack.apply_all``), the
-    kept ones through ``finish_kept``, the removed ones through ``finish_removed`` and with the
-    rows the filters removed.  Yields the names written (kept: main; removed: ``REMOVED``) and
-    dedup's stats (``STATS``: the lines cut here, ``("kept", n)``)."""
+    """(shard, [pack(("row", (fp, row))), pack(("stub", stub)), pack(("removed", row)), ...]) -> the
+    shard's kept and removed files: the values unpacked (``pipelines.packed``; one that does not
+    unpack raises ``PackedValueError``: the shard fails, never a file without the row), dedup's
+    decisions (stubs) applied to the rows (``JoinBack.apply_all``), the kept ones through
+    ``finish_kept``, the removed ones through ``finish_removed`` and with the rows the filters
+    removed.  Yields the names written (kept: main; removed: ``REMOVED``) and dedup's stats
+    (``STATS``: the lines cut here, ``("kept", n)``)."""
 
     def __init__(self, join, finish_kept, finish_removed, output: str, shards: int, kept: pa.Schema,
                  removed: pa.Schema):
@@ -324,7 +331,8 @@ class JoinWriteShardFn(beam.DoFn):
                         REMOVED: WriteShardFn(output, "removed", shards, removed, _row_order)}
 
     def process(self, element):
-        shard, values = element
+        shard, packed = element
+        values = [unpack(v) for v in packed]
         out: dict[str, list] = {"kept": [], REMOVED: [v for tag, v in values if tag == "removed"]}
         for final, is_gone, stats in self.join.apply_all(values):
             for item in stats:
@@ -341,21 +349,16 @@ class JoinWriteShardFn(beam.DoFn):
                     yield name if kind == "kept" else beam.pvalue.TaggedOutput(REMOVED, name)
 
 
-def _tag_by_shard(tag: str, shards: int):
-    if tag == "row":
-        return lambda fp_row: (shard_of(fp_row[1]["doc_id"], shards), ("row", fp_row))
-    return lambda value: (shard_of(value.get("doc_id"), shards), (tag, value))
-
-
 def write_joined(decisions: Mapping[str, Any], removed, join, finish_kept, finish_removed, output: str,
                  shards: int, kept: pa.Schema, removed_schema: pa.Schema):
     """Dedup's rows and decisions plus the rows the filters removed -> the kept and removed files,
     in one GroupByKey by output shard (the rows cross one shuffle: the join back to the decisions
     is the writer's grouping).  -> (kept names, removed names, dedup stats)."""
-    parts = [decisions["rows"] | "RowsByShard" >> beam.Map(_tag_by_shard("row", shards)),
-             removed | "RemovedByShard" >> beam.Map(_tag_by_shard("removed", shards))]
-    parts += [s | f"StubsByShard{i}" >> beam.Map(_tag_by_shard("stub", shards))
-              for i, s in enumerate(decisions["stubs"])]
+    def by_shard(pcoll, label: str, tag: str):
+        return pcoll | label >> beam.Map(packed_by_shard(tag, shards)).with_output_types(KV_BYTES)
+
+    parts = [by_shard(decisions["rows"], "RowsByShard", "row"), by_shard(removed, "RemovedByShard", "removed")]
+    parts += [by_shard(s, f"StubsByShard{i}", "stub") for i, s in enumerate(decisions["stubs"])]
     written = (tuple(parts)
                | "FlattenShards" >> beam.Flatten()
                | "GroupShards" >> beam.GroupByKey()

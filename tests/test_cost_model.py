@@ -23,9 +23,10 @@ def tiny_config() -> dict:
         "workers": {"vcpus": 2, "memory_gb": 8, "pd_gb": 10, "cpu_utilization": 0.5},
         "measured": {"extract_pages_per_cpu_s": 1.0, "refine_pages_per_cpu_s": 2.0,
                      "tokenize_mb_per_s_per_core": 0.001, "bytes_per_token": 4.0,
-                     "extracted_row_bytes_per_doc": 1e6, "refined_text_bytes_per_doc": 1000.0},
+                     "extracted_row_bytes_per_doc": 1e6, "refine_shuffle_bytes_per_doc": 2e6,
+                     "refined_text_bytes_per_doc": 1000.0},
         "assumptions": {"html_share_of_pages": 1.0, "extract_keep_share": 0.5, "refine_keep_share": 0.5,
-                        "refine_cpu_scale": 1.0, "extract_shuffle_passes": 1, "refine_shuffle_passes": 2,
+                        "refine_cpu_scale": 1.0, "extract_shuffle_passes": 1,
                         "tokenize_text_shuffle_passes": 1, "tokenize_token_shuffle_passes": 1},
     }
 
@@ -105,7 +106,7 @@ def test_measured_figures_are_the_documented_ones():
     doc = (REPO / "docs" / "dataflow.md").read_text()
     measured = cost_model.load()["measured"]
     for key in ("extract_pages_per_cpu_s", "refine_pages_per_cpu_s", "tokenize_mb_per_s_per_core",
-                "bytes_per_token"):
+                "bytes_per_token", "refine_shuffle_bytes_per_doc"):
         row = re.search(rf"`{key}`[^\n]*", doc)
         assert row, f"docs/dataflow.md has no row for {key}"
         assert re.search(rf"\b{re.escape(str(measured[key]))}\b", row.group(0)), (key, row.group(0))
@@ -170,3 +171,21 @@ def test_peers_file_sets_the_speedups(tmp_path, capsys):
     path.write_text("{not json")
     assert cost_model.main(["--peers", str(path)]) == 2
     assert capsys.readouterr().err.startswith("error:")
+
+
+def test_a_configuration_can_carry_its_own_refine_figures():
+    """resiliparse keeps longer texts: its documents refine slower and shuffle more bytes."""
+    cfg = tiny_config()
+    cfg["extract_configurations"] = {
+        "default": {"speedup_vs_default": 1.0},
+        "fast": {"speedup_vs_default": 2.0, "refine_pages_per_cpu_s": 1.0, "refine_shuffle_bytes_per_doc": 3e6}}
+    base, fast = cost_model.estimate(cfg), cost_model.estimate(cfg, extract_config="fast")
+    assert base["stages"]["refine"]["cpu_s"] == pytest.approx(900)          # 1800 docs at 2 pages/CPU-s
+    assert fast["stages"]["refine"]["cpu_s"] == pytest.approx(1800)         # at 1 page/CPU-s
+    assert base["stages"]["refine"]["shuffle_gb"] == pytest.approx(1800 * 2e6 / 1e9)
+    assert fast["stages"]["refine"]["shuffle_gb"] == pytest.approx(1800 * 3e6 / 1e9)
+    assert fast["stages"]["tokenize"] == base["stages"]["tokenize"]
+    assert cfg["measured"]["refine_pages_per_cpu_s"] == 2.0                 # the config is not changed
+    cfg["extract_configurations"]["fast"]["refine_shuffle_bytes_per_doc"] = -1
+    with pytest.raises(cost_model.CostConfigError, match="fast.refine_shuffle_bytes_per_doc"):
+        cost_model.estimate(cfg)

@@ -18,7 +18,7 @@ from warcio.warcwriter import WARCWriter
 from bench.extraction_eval import score
 from pipelines.cli import main
 from pipelines.config import ConfigError, load_config
-from pipelines.html_text import Extractor, check_extractor, extract_now
+from pipelines.html_text import Extractor, check_extractor, extract_now, extractor_options
 from pipelines.records import KEPT, extract_document, header_outcome
 from pipelines.warc import RawRecord, iter_records, local_opener
 
@@ -63,14 +63,14 @@ def test_each_extractor_gives_the_page_text_through_records(tmp_path, timeout_s)
     html = PAGE.decode()
     texts = {}
     for name in ("trafilatura", "resiliparse"):
-        with Extractor(cfg["trafilatura"], timeout_s, name) as ex:
+        with Extractor(extractor_options({**cfg, "extractor": name}), timeout_s, name) as ex:
             outcome = extract_document(record, cfg, ex)
         assert outcome.status == KEPT, (name, outcome.reason)
         assert ARTICLE in " ".join(outcome.doc["text"].split())
         assert outcome.doc["title"] == "River notes"
         texts[name] = outcome.doc["text"]
     # each name really selects its library: the text is exactly that library's output
-    assert texts["resiliparse"] == extract_plain_text(html, main_content=True).strip()
+    assert texts["resiliparse"] == extract_plain_text(html, main_content=True, **cfg["resiliparse"]).strip()
     assert texts["trafilatura"] == trafilatura.extract(html, url="https://example.org/river",
                                                        **{k: bool(v) for k, v in cfg["trafilatura"].items()}).strip()
     assert texts["resiliparse"] != texts["trafilatura"]
@@ -88,6 +88,35 @@ def test_fast_mode_is_passed_to_trafilatura(monkeypatch):
     monkeypatch.setattr(trafilatura, "extract", fake_extract)
     extract_now("<html></html>", None, {"fast": True, "favor_precision": False})
     assert seen["fast"] is True and "no_fallback" not in seen
+
+
+def test_resiliparse_gets_its_own_switches(monkeypatch, tmp_path):
+    pytest.importorskip("resiliparse", reason="resiliparse (requirements.lock) is not installed")
+    import resiliparse.extract.html2text as html2text
+
+    seen = {}
+
+    def fake_extract(html, **kwargs):
+        seen.clear()
+        seen.update(kwargs)
+        return "text"
+
+    monkeypatch.setattr(html2text, "extract_plain_text", fake_extract)
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("extract:\n  extractor: resiliparse\n  resiliparse:\n    links: true\n"
+                        "  trafilatura:\n    favor_precision: true\n")
+    cfg = load_config(cfg_file)["extract"]
+    options = extractor_options(cfg)
+    assert "favor_precision" not in options          # the other extractor's section is not passed
+    extract_now("<html></html>", None, options, "resiliparse")
+    assert seen == {"main_content": True, "alt_texts": False, "comments": False, "links": True,
+                    "list_bullets": True, "preserve_formatting": True, "form_fields": False, "noscript": False}
+    extract_now("<html></html>", None, {}, "resiliparse")
+    assert seen == {"main_content": True}               # no options: resiliparse's own defaults
+    with pytest.raises(ValueError, match="unknown resiliparse option.*favor_precision"):
+        Extractor({"favor_precision": True}, 0, "resiliparse")
+    with pytest.raises(ValueError, match="unknown trafilatura option.*alt_texts"):
+        Extractor({"alt_texts": True}, 0, "trafilatura")
 
 
 def test_extractor_key_takes_only_the_allowed_words(tmp_path):

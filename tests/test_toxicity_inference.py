@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from filters import linear_text, toxicity
+from filters import array_cache, linear_text, toxicity
 from tests.conftest import shared_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +152,7 @@ def test_corrupt_cache_is_rebuilt_not_trusted(model, sklearn_proba, tmp_path, da
         bad = {**arrays, "coef": arrays["coef"][:-1]}
         bad.pop("digest")
         bad.pop("key")
-        np.savez(path, **bad, digest=np.array(linear_text.arrays_digest(bad)), key=np.array(key))
+        np.savez(path, **bad, digest=np.array(array_cache.arrays_digest(bad)), key=np.array(key))
     assert linear_text.read_cache(path, key) is None
     _assert_rebuilt(tmp_path, sklearn_proba)
 

@@ -19,10 +19,10 @@ Modules: ``transform`` (``Deduplicate``, the join back to the rows), ``url``, ``
 CLI stage: read, write, summary).  The algorithms themselves are in ``filters.dedup``.
 """
 from pipelines.dedup.stage import (STAGE_OUTPUTS, add_arguments, build, list_inputs, output_schemas,
-                                   print_summary, read_schema, run, shard_of, summarize)
+                                   print_summary, read_schema, run, summarize)
 from pipelines.dedup.transform import (ADDED_COLUMNS, KEPT_FIELDS, REMOVED_FIELDS, STEPS, Deduplicate,
                                        _prepare)
 
 __all__ = ["ADDED_COLUMNS", "KEPT_FIELDS", "REMOVED_FIELDS", "STAGE_OUTPUTS", "STEPS", "Deduplicate",
            "_prepare", "add_arguments", "build", "list_inputs", "output_schemas", "print_summary",
-           "read_schema", "run", "shard_of", "summarize"]
+           "read_schema", "run", "summarize"]

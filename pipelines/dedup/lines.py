@@ -1,7 +1,8 @@
 """Line-level dedup the C4 way: no global set, no side input, no text in a shuffle.
 
 1. each document's distinct line keys (``filters.dedup.lines``), computed where its text is and
-   joined to its stub by row fingerprint, become (line key, doc_id) pairs;
+   joined by row fingerprint to a marker of its stub (the doc_id alone: the stubs themselves go
+   straight to step 3), become (line key, doc_id) pairs;
 2. GroupByKey on the line key counts the documents holding it; a line in >= min_docs documents
    is marked for removal in all of them except one owner (smallest doc_id) when
    keep_one_occurrence is set (C4 keeps one owner per line);
@@ -43,17 +44,26 @@ class _MarkRepeatedLines(beam.DoFn):
                 yield doc_id, key
 
 
+def _doc_marker(stub):
+    """stub -> (fp, ("doc", doc_id)): what the line keys of its row are joined with."""
+    return stub["fp"], ("doc", stub["doc_id"])
+
+
+def _by_doc_id(stub):
+    return stub["doc_id"], stub
+
+
 def _emit_line_keys(element):
-    """(fp, [("keys", packed), ("stub", s), ...]) -> (doc_id, stub) and (line key, doc_id)."""
+    """(fp, [("keys", packed), ("doc", doc_id), ...]) -> (line key, doc_id) for each doc marker
+    (one per stub of the row)."""
     _, values = element
     packed = first_tagged(values, "keys") or b""
     keys = unpack_keys(packed)
-    for tag, stub in values:
-        if tag != "stub":
+    for tag, doc_id in values:
+        if tag != "doc":
             continue
-        yield stub["doc_id"], stub
         for key in keys:
-            yield pvalue.TaggedOutput("keys", (key, stub["doc_id"]))
+            yield key, doc_id
 
 
 def _row_line_keys(fp_row, min_line_chars: int):
@@ -149,16 +159,16 @@ class DedupLines(beam.PTransform):
 
     def expand(self, inputs):
         stubs, rows = inputs
-        keyed = ((rows | "LineKeys" >> beam.Map(_row_line_keys, self.min_line_chars),
-                  stubs | "KeyStubByRow" >> beam.Map(by_row))
-                 | "FlattenLineKeys" >> beam.Flatten()
-                 | "JoinLineKeys" >> beam.GroupByKey()
-                 | "EmitLineKeys" >> beam.FlatMap(_emit_line_keys).with_outputs("keys", main="stubs"))
-        marks = (keyed["keys"]
+        line_docs = ((rows | "LineKeys" >> beam.Map(_row_line_keys, self.min_line_chars),
+                      stubs | "DocMarkerByRow" >> beam.Map(_doc_marker))
+                     | "FlattenLineKeys" >> beam.Flatten()
+                     | "JoinLineKeys" >> beam.GroupByKey()
+                     | "EmitLineKeys" >> beam.FlatMap(_emit_line_keys))
+        marks = (line_docs
                  | "GroupByLine" >> beam.GroupByKey()
                  | "MarkRepeated" >> beam.ParDo(_MarkRepeatedLines(self.min_docs, self.keep_one))
                  .with_outputs("stats", main="drops"))
-        out = ({"doc": keyed.stubs, "drop": marks.drops}
+        out = ({"doc": stubs | "KeyStubByDoc" >> beam.Map(_by_doc_id), "drop": marks.drops}
                | "JoinDrops" >> beam.CoGroupByKey()
                | "AttachDrops" >> beam.FlatMap(_attach_drops).with_outputs("removed", "stats", main="kept"))
         kept, removed_parts, stats = out.kept, [out.removed], [marks.stats, out.stats]

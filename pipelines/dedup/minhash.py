@@ -1,16 +1,20 @@
 """Document-level near-duplicate removal: MinHash LSH + distributed connected components.
 
-texts -> signatures (vectorised, batched per worker; ``MinHashFeatures``) -> joined to the stubs
-of the documents still in the running by row fingerprint -> one (band key, node) per band ->
-GroupByKey per bucket -> a star from each bucket's minimum node to the other members (O(n) edges
-for an n-document bucket, not O(n^2)) -> optional verification of each candidate pair by
-estimated or exact Jaccard (two joins on node id, no side inputs) -> connected components ->
-in each component the minimum node is kept.  Node ids sort by the keep policy (highest quality,
-newest fetch_date, smallest doc_id), so the component minimum is the document to keep.
+texts -> signatures (vectorised, batched per worker; ``MinHashFeatures``; the band keys of a
+document packed into one bytes value) -> joined by row fingerprint to the node ids of the
+documents still in the running (a marker per stub, not the stub) -> one (band key, node) per
+band -> GroupByKey per bucket -> a star from each bucket's minimum node to the other members
+(O(n) edges for an n-document bucket, not O(n^2)) -> optional verification of each candidate
+pair by estimated or exact Jaccard (two joins on node id, no side inputs: the first carries
+every feature, the second only those of the nodes some edge points to) -> connected components
+-> in each component the minimum node is kept (the stubs, keyed by node, meet the component
+labels; they leave the step without ``node``).  Node ids sort by the keep policy (highest
+quality, newest fetch_date, smallest doc_id), so the component minimum is the document to keep.
 Only stubs, signatures and node ids are shuffled, never texts.
 """
 from __future__ import annotations
 
+import typing
 from typing import Any, Mapping
 
 import apache_beam as beam
@@ -19,17 +23,18 @@ from apache_beam import pvalue
 
 from filters.dedup.minhash import (MinHasher, band_keys, check_lsh_params, estimated_jaccard,
                                    signature_from_bytes, signature_to_bytes)
-from filters.dedup.policy import REASON_DUP_ID, REASON_MINHASH, first_two, node_doc_id
+from filters.dedup.policy import REASON_DUP_ID, REASON_MINHASH, first_two
 from filters.dedup.text import jaccard, normalized_bytes, shingle_hashes
-from pipelines.dedup.common import by_row, count, first_tagged, removed, tagged, with_fields
+from pipelines.dedup.common import (compact_node_doc_id, count, removed, tagged, with_fields,
+                                    without)
 from pipelines.dedup.components import ConnectedComponents, star
 
 VERIFY_MODES = ("none", "estimated", "exact")
 
 
 class Signatures(beam.DoFn):
-    """Batches of (fp, text) -> (fp, (band keys, verification feature)); (fp, None) for a text
-    without shingles."""
+    """Batches of (fp, text) -> (fp, (band keys packed into one bytes value, verification
+    feature)); (fp, None) for a text without shingles."""
 
     def __init__(self, cfg: Mapping[str, Any]):
         self.ngram = int(cfg["ngram"])
@@ -53,7 +58,7 @@ class Signatures(beam.DoFn):
                 feature = signature_to_bytes(sig)
             elif self.verify == "exact":
                 feature = np.unique(hv).astype("<u8").tobytes()
-            yield fp, (band_keys(sig, self.bands, self.rows), feature)
+            yield fp, (b"".join(band_keys(sig, self.bands, self.rows)), feature)
 
 
 class MinHashFeatures(beam.PTransform):
@@ -72,9 +77,28 @@ class MinHashFeatures(beam.PTransform):
                 | "Priority" >> beam.MapTuple(lambda fp, feat, p=self.priority: (fp, (p, feat))))
 
 
+def _node_marker(stub):
+    """stub -> (fp, ("node", node)): what the signature of its row is joined with."""
+    return stub["fp"], ("node", stub["node"])
+
+
+def _by_node(stub):
+    return stub["node"], stub
+
+
+def unpack_band_keys(packed: bytes, bands: int) -> list[bytes]:
+    """``bands`` equal-width keys back out of ``b"".join(band_keys(...))``."""
+    width = len(packed) // bands
+    return [packed[i * width:(i + 1) * width] for i in range(bands)]
+
+
 class _AttachSignature(beam.DoFn):
-    """(fp, [("feat", (priority, f)), ("stub", s), ...]) -> (node, stub), bands and features of
-    each stub, from the feature of the highest priority (that of the current text)."""
+    """(fp, [("feat", (priority, f)), ("node", node), ...]) -> bands (band key, node), features
+    (node, feature) of each node marker (one per stub of the row), from the feature of the
+    highest priority (that of the current text)."""
+
+    def __init__(self, bands: int):
+        self.bands = bands
 
     def process(self, element):
         _, values = element
@@ -82,17 +106,15 @@ class _AttachSignature(beam.DoFn):
         for tag, value in values:
             if tag == "feat" and (found is None or value[0] > found):
                 found, feat = value
-        for tag, stub in values:
-            if tag != "stub":
+        for tag, node in values:
+            if tag != "node":
                 continue
-            node = stub["node"]
-            yield node, stub
             if feat is None:
                 yield pvalue.TaggedOutput("stats", ("minhash_docs_without_shingles", 1))
                 continue
-            keys, feature = feat
-            for key in keys:
-                yield pvalue.TaggedOutput("bands", (key, node))
+            packed, feature = feat
+            for key in unpack_band_keys(packed, self.bands):
+                yield key, node
             if feature is not None:
                 yield pvalue.TaggedOutput("features", (node, feature))
 
@@ -105,19 +127,36 @@ def _bucket_star(element):
     yield from star(nodes, min(nodes))
 
 
+def _edge_and_target(edge):
+    """(a, b) -> (a, ("edge", b)) and (b, ("target", None)): b's feature goes on to the second join."""
+    a, b = edge
+    yield a, ("edge", b)
+    yield b, ("target", None)
+
+
 def _attach_first(element):
-    """(a, [("feature", fa), ("edge", b), ...]) -> (b, (a, fa)) for every edge.
+    """(a, [("feature", fa), ("edge", b), ("target", None), ...]) -> (b, ("pending", (a, fa))) for
+    every edge, and (a, ("feature", fa)) when some edge points to a (the second join needs no other
+    feature).  ``fa`` is a's smallest feature: rows that share a node (one doc_id) may have
+    different texts, and the choice must not depend on the order values arrive in.
 
     A GroupByKey over tagged values read in two passes instead of CoGroupByKey, which collects
     each key's values into lists: a star centre can have one edge per member of a huge bucket.
     """
     a, values = element
-    feature = first_tagged(values, "feature")
+    feature, targeted = None, False
+    for tag, value in values:
+        if tag == "feature" and (feature is None or value < feature):
+            feature = value
+        elif tag == "target":
+            targeted = True
     if feature is None:
         return
-    for tag, b in values:
+    for tag, value in values:
         if tag == "edge":
-            yield b, (a, feature)
+            yield value, ("pending", (a, feature))
+    if targeted:
+        yield a, ("feature", feature)
 
 
 class _VerifyPairs(beam.DoFn):
@@ -132,7 +171,7 @@ class _VerifyPairs(beam.DoFn):
 
     def process(self, element):
         b, values = element
-        fb = first_tagged(values, "feature")
+        fb = min((value for tag, value in values if tag == "feature"), default=None)  # as _attach_first
         if fb is None:
             return
         for tag, pair in values:
@@ -152,11 +191,13 @@ class _Decide(beam.DoFn):
         first, second = first_two(stubs)
         if first is None:
             return
-        stub = first
-        if second is not None:
+        if second is None:
+            stub = without(first, "node")  # no later step reads it
+        else:
             rows = sorted(stubs, key=lambda s: s["fp"])  # rows with one doc_id: normally exactly one
-            stub = rows[0]
+            stub = without(rows[0], "node")
             for dup in rows[1:]:
+                dup = without(dup, "node")
                 yield pvalue.TaggedOutput("removed", removed(dup, REASON_DUP_ID, dup["doc_id"]))
                 yield pvalue.TaggedOutput("stats", ("duplicate_doc_id", 1))
         label = None
@@ -169,7 +210,7 @@ class _Decide(beam.DoFn):
         if root == node:
             yield with_fields(stub, dup_cluster_id=stub["doc_id"], dup_cluster_size=size)
         else:
-            kept_id = node_doc_id(root)
+            kept_id = compact_node_doc_id(root)
             yield pvalue.TaggedOutput("removed", removed(stub, REASON_MINHASH, kept_id,
                                                          dup_cluster_id=kept_id, dup_cluster_size=size))
             yield pvalue.TaggedOutput("stats", ("minhash_removed", 1))
@@ -200,11 +241,12 @@ class DedupMinHash(beam.PTransform):
         stubs, signatures = inputs
         cfg = self.cfg
         sig = ((signatures | "TagSignature" >> beam.Map(tagged("feat")),
-                stubs | "KeyStubByRow" >> beam.Map(by_row))
+                stubs | "NodeMarkerByRow" >> beam.Map(_node_marker))
                | "FlattenSignatures" >> beam.Flatten()
                | "JoinSignatures" >> beam.GroupByKey()
-               | "AttachSignatures" >> beam.ParDo(_AttachSignature())
-               .with_outputs("bands", "features", "stats", main="docs"))
+               | "AttachSignatures" >> beam.ParDo(_AttachSignature(int(cfg["bands"])))
+               .with_output_types(typing.Tuple[bytes, typing.Any])
+               .with_outputs("features", "stats", main="bands"))
         candidates = (sig.bands
                       | "GroupByBand" >> beam.GroupByKey()
                       | "BucketStars" >> beam.FlatMap(_bucket_star)
@@ -213,12 +255,11 @@ class DedupMinHash(beam.PTransform):
         edges = candidates
         if cfg["verify"] != "none":
             features = sig.features | "TagFeature" >> beam.Map(tagged("feature"))
-            pending = ((features, candidates | "TagEdge" >> beam.Map(tagged("edge")))
+            pending = ((features, candidates | "TagEdge" >> beam.FlatMap(_edge_and_target))
                        | "FlattenFirst" >> beam.Flatten()
                        | "JoinFirst" >> beam.GroupByKey()
                        | "AttachFirst" >> beam.FlatMap(_attach_first))
-            verified = ((features, pending | "TagPending" >> beam.Map(tagged("pending")))
-                        | "FlattenSecond" >> beam.Flatten()
+            verified = (pending
                         | "JoinSecond" >> beam.GroupByKey()
                         | "Verify" >> beam.ParDo(_VerifyPairs(cfg["verify"], float(cfg["verify_threshold"])))
                         .with_outputs("stats", main="edges"))
@@ -226,7 +267,7 @@ class DedupMinHash(beam.PTransform):
             stats.append(verified.stats)
         cc = edges | "Components" >> ConnectedComponents(int(cfg["max_cc_rounds"]))
         stats.append(cc["stats"])
-        out = ({"doc": sig.docs, "label": cc["labels"]}
+        out = ({"doc": stubs | "KeyStubByNode" >> beam.Map(_by_node), "label": cc["labels"]}
                | "JoinLabels" >> beam.CoGroupByKey()
                | "Decide" >> beam.ParDo(_Decide()).with_outputs("removed", "stats", main="kept"))
         stats.append(out.stats)

@@ -20,7 +20,8 @@ from pipelines.config import load_config
 from pipelines.dedup.common import MergeStats
 from pipelines.dedup.transform import ADDED_COLUMNS, KEPT_FIELDS, REMOVED_FIELDS, Deduplicate, JoinBack
 from pipelines.schema import REQUIRED_INPUT_COLUMNS
-from pipelines.writers import WriteDeadLettersFn, dead_letter, part_name, shard_of
+from pipelines.packed import KV_BYTES, unpack
+from pipelines.writers import WriteDeadLettersFn, dead_letter, packed_by_shard, part_name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,9 +129,11 @@ STAGE_OUTPUTS = stages.output_patterns("dedup")
 
 
 class _JoinAndWriteShard(beam.DoFn):
-    """(shard, [("row", (fp, row)), ("stub", stub), ...]) -> the shard's kept and removed files.
+    """(shard, [pack(("row", (fp, row))), pack(("stub", stub)), ...]) -> the shard's kept and removed
+    files.
 
-    The join back to the rows and the grouping by output shard are one shuffle: the rows of a
+    The join back to the rows and the grouping by output shard are one shuffle, with every value
+    packed (``pipelines.packed``; one that does not unpack fails the shard loudly): the rows of a
     shard are held once (as the writer held them before, to sort them)."""
 
     def __init__(self, join: JoinBack, output: str, shards: int, kept_schema: pa.Schema,
@@ -141,7 +144,8 @@ class _JoinAndWriteShard(beam.DoFn):
         self.schemas = {"kept": kept_schema, "removed": removed_schema}
 
     def process(self, element):
-        shard, values = element
+        shard, packed = element
+        values = [unpack(v) for v in packed]
         out: dict[str, list] = {"kept": [], "removed": []}
         for final, is_gone, stats in self.join.apply_all(values):
             for item in stats:
@@ -155,12 +159,6 @@ class _JoinAndWriteShard(beam.DoFn):
                                       self.schemas[kind])
 
 
-def _by_shard(tag: str, shards: int):
-    if tag == "row":
-        return lambda fp_row: (shard_of(fp_row[1]["doc_id"], shards), ("row", fp_row))
-    return lambda stub: (shard_of(stub["doc_id"], shards), ("stub", stub))
-
-
 def build(pipeline, files: list[str], output: str, cfg: Mapping[str, Any], input_schema: pa.Schema,
           header: Mapping[str, Any]):
     dcfg = cfg["dedup"]
@@ -172,8 +170,9 @@ def build(pipeline, files: list[str], output: str, cfg: Mapping[str, Any], input
             | "Read" >> beam.ParDo(_ReadParquet()).with_outputs("rejected", main="rows"))
     dedup = Deduplicate(cfg)
     keyed_rows, final, stats, rejected = dedup.decide(read.rows)
-    parts = [keyed_rows | "RowsByShard" >> beam.Map(_by_shard("row", shards))]
-    parts += [s | f"StubsByShard{i}" >> beam.Map(_by_shard("stub", shards)) for i, s in enumerate(final)]
+    parts = [keyed_rows | "RowsByShard" >> beam.Map(packed_by_shard("row", shards)).with_output_types(KV_BYTES)]
+    parts += [s | f"StubsByShard{i}" >> beam.Map(packed_by_shard("stub", shards)).with_output_types(KV_BYTES)
+              for i, s in enumerate(final)]
     written = (tuple(parts)
                | "FlattenShards" >> beam.Flatten()
                | "GroupShards" >> beam.GroupByKey()

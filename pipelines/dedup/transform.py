@@ -48,11 +48,12 @@ def _prepare(row: Mapping[str, Any]):
     yield doc
 
 
-def _split(doc: Mapping[str, Any], quality_column: str | None):
-    """doc -> (fp, doc) (main) and its stub ("stubs")."""
+def _split(doc: Mapping[str, Any], quality_column: str | None, url: bool = True, node: bool = True):
+    """doc -> (fp, doc) (main) and its stub ("stubs"; with the URL / MinHash fields only when
+    that step runs)."""
     fp = fingerprint(doc)
     yield fp, doc
-    yield pvalue.TaggedOutput("stubs", make_stub(doc, fp, quality_column))
+    yield pvalue.TaggedOutput("stubs", make_stub(doc, fp, quality_column, url=url, node=node))
 
 
 class JoinBack(beam.DoFn):
@@ -137,7 +138,8 @@ class Deduplicate(beam.PTransform):
         transform: the labels are not prefixed."""
         prepared = rows | "Prepare" >> beam.FlatMap(_prepare).with_outputs("rejected", main="docs")
         split = (prepared.docs
-                 | "Split" >> beam.FlatMap(_split, self.quality_column).with_outputs("stubs", main="rows"))
+                 | "Split" >> beam.FlatMap(_split, self.quality_column, self.url is not None,
+                                           self.minhash is not None).with_outputs("stubs", main="rows"))
         keyed_rows, stubs = split.rows, split.stubs
         removed, stats = [], [stubs | "CountInput" >> beam.Map(count("input_docs")),
                               prepared.rejected | "CountRejected" >> beam.Map(count("rejected"))]

@@ -1,4 +1,7 @@
-"""URL-level dedup: one document per normalised URL (newest fetch_date, then smallest doc_id)."""
+"""URL-level dedup: one document per normalised URL (newest fetch_date, then smallest doc_id).
+
+The stubs cross the GroupByKey without ``url`` (the key holds its normalised form) and leave the
+step without ``urank`` (no later step reads them)."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -8,13 +11,13 @@ from apache_beam import pvalue
 
 from filters.dedup.policy import REASON_URL, first_two
 from filters.url_normalize import UrlNormalizeOptions, normalize_url
-from pipelines.dedup.common import removed
+from pipelines.dedup.common import removed, without
 
 
 def _url_key(stub: Mapping[str, Any], opts: UrlNormalizeOptions) -> tuple[str, Mapping[str, Any]]:
     key = normalize_url(stub["url"] or "", opts)
     # Documents without a usable URL are never URL duplicates of each other.
-    return (key if key else "\x00" + str(stub["doc_id"])), stub
+    return (key if key else "\x00" + str(stub["doc_id"])), without(stub, "url")
 
 
 def _rank(stub: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -26,7 +29,7 @@ class _KeepNewest(beam.DoFn):
         _, stubs = element
         first, second = first_two(stubs)
         if second is None:
-            yield first
+            yield without(first, "urank")
             return
         # Two passes over the group (re-iterable, possibly paged) instead of a list: one URL
         # fetched a million times must not sit in memory.
@@ -38,9 +41,9 @@ class _KeepNewest(beam.DoFn):
         for stub in stubs:
             if not emitted and _rank(stub) == best:
                 emitted = True
-                yield stub
+                yield without(stub, "urank")
             else:
-                yield pvalue.TaggedOutput("removed", removed(stub, REASON_URL, best[1]))
+                yield pvalue.TaggedOutput("removed", removed(without(stub, "urank"), REASON_URL, best[1]))
                 yield pvalue.TaggedOutput("stats", ("url_removed", 1))
 
 
