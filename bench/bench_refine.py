@@ -48,8 +48,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default=None, help="keep outputs here (default: a temp dir)")
     ap.add_argument("--extractor", choices=("trafilatura", "resiliparse"), default=None,
-                    help="extract.extractor of the shared config (resiliparse: the documented fast configuration); "
-                         "give the same one the --extracted output was made with, or refine recomputes every signal")
+                    help="extract.extractor of the shared config (resiliparse: the documented fast configuration), "
+                         "the one the --extracted output was made with")
     args = ap.parse_args()
     import pyarrow.parquet as pq
 

@@ -5,7 +5,7 @@
   pickled (protocol 5); when that is at least ``MIN_COMPRESS`` bytes it is compressed with zstd
   (pyarrow's codec, level ``LEVEL``) and kept compressed only when that is smaller.  Layout: one
   tag byte, ``RAW`` + the pickle, or ``ZSTD`` + the pickle's length (4 bytes, little-endian) +
-  the zstd frame.  (On realweb rows: ~9.7 KB pickled -> ~4.5 KB packed.)
+  the zstd frame.  (Extracted realweb rows of the fast configuration: ~9.7 KB pickled -> ~4.7 KB packed.)
 * Only for values this pipeline packed itself, between its own steps (``unpack`` unpickles: never
   give it bytes from outside).  A value that does not unpack (wrong tag, bad length, corrupt zstd
   or pickle) is a bug or a corrupted shuffle, not bad input: ``unpack`` raises

@@ -16,10 +16,12 @@ TEXT = "我们在北京大学学习中文分词。南京市长江大桥在一九
 
 
 @pytest.fixture(scope="module")
-def reference():
-    """jieba's own tokenizer (its loader, no cache of ours)."""
+def reference(tmp_path_factory):
+    """jieba's own tokenizer (its loader, no cache of ours; its own marshal cache in a fresh folder,
+    since jieba trusts whatever /tmp/jieba.cache holds for the default dictionary)."""
     jieba.setLogLevel(logging.WARNING)
     tok = jieba.Tokenizer()
+    tok.tmp_dir = str(tmp_path_factory.mktemp("jieba"))
     tok.initialize()
     return tok
 

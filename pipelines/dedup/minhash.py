@@ -137,8 +137,9 @@ def _edge_and_target(edge):
 def _attach_first(element):
     """(a, [("feature", fa), ("edge", b), ("target", None), ...]) -> (b, ("pending", (a, fa))) for
     every edge, and (a, ("feature", fa)) when some edge points to a (the second join needs no other
-    feature).  ``fa`` is a's smallest feature: rows that share a node (one doc_id) may have
-    different texts, and the choice must not depend on the order values arrive in.
+    feature).  ``fa`` is a's smallest feature: rows that share a node id (same doc_id, quality and
+    fetch date) may have different texts, and the choice must not depend on the order values
+    arrive in.
 
     A GroupByKey over tagged values read in two passes instead of CoGroupByKey, which collects
     each key's values into lists: a star centre can have one edge per member of a huge bucket.
