@@ -220,9 +220,11 @@ def report(est: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
               f"  workers: {cfg['workers'].get('machine_type', '?')} ({w['vcpus']} vCPU, {w['memory_gb']} GB, "
               f"{w['pd_gb']} GB disk), {w['cpu_utilization']:.0%} of paid vCPU time busy",
               f"  measured: extract {m['extract_pages_per_cpu_s']} pages/CPU-s (with signals), refine "
-              f"{m['refine_pages_per_cpu_s']} pages/CPU-s, tokenize {m['tokenize_mb_per_s_per_core']} MB/s/core, "
+              f"{est['refine_pages_per_cpu_s']} pages/CPU-s, tokenize {m['tokenize_mb_per_s_per_core']} MB/s/core, "
               f"{m['bytes_per_token']} bytes/token, {m['extracted_row_bytes_per_doc']} bytes per document row, "
-              f"{m['refine_shuffle_bytes_per_doc']} bytes per document through refine's shuffles",
+              f"{est['refine_shuffle_bytes_per_doc']} bytes per document through refine's shuffles"
+              + ("" if est.get("extract_config", "default") == "default"
+                 else f" (refine figures of the {est['extract_config']} configuration)"),
               f"    source: {' '.join(str(m.get('source', 'not given')).split())}",
               f"  estimated: {a['html_share_of_pages']:.0%} of pages are HTML 200, extract keeps "
               f"{a['extract_keep_share']:.0%}, refine keeps {a['refine_keep_share']:.0%}, refine CPU x"

@@ -36,6 +36,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from filters.consent import extract_meta_consent, meta_name_kept
+
 log = logging.getLogger(__name__)
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
@@ -99,8 +101,6 @@ def _may_be_kept(tag: str) -> bool:
     plain = _PLAIN_NAME_TAG.fullmatch(tag)
     if plain is None:
         return True
-    from filters.consent import meta_name_kept
-
     return meta_name_kept(plain.group(1) or plain.group(2))
 
 
@@ -134,8 +134,6 @@ def consent_html(html: str) -> str:
 
 def meta_consent(html: str) -> dict:
     """``filters.consent.extract_meta_consent`` of the page, parsing only ``consent_html(html)``."""
-    from filters.consent import extract_meta_consent
-
     return extract_meta_consent(consent_html(html))
 
 

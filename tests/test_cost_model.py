@@ -186,6 +186,8 @@ def test_a_configuration_can_carry_its_own_refine_figures():
     assert fast["stages"]["refine"]["shuffle_gb"] == pytest.approx(1800 * 3e6 / 1e9)
     assert fast["stages"]["tokenize"] == base["stages"]["tokenize"]
     assert cfg["measured"]["refine_pages_per_cpu_s"] == 2.0                 # the config is not changed
+    assert "refine 1.0 pages/CPU-s" in cost_model.report(fast, cfg)          # the report shows what it used
+    assert "refine 2.0 pages/CPU-s" in cost_model.report(base, cfg)
     cfg["extract_configurations"]["fast"]["refine_shuffle_bytes_per_doc"] = -1
     with pytest.raises(cost_model.CostConfigError, match="fast.refine_shuffle_bytes_per_doc"):
         cost_model.estimate(cfg)
