@@ -1,19 +1,23 @@
 """Refine throughput and the per-language keep table on the real-web sample.
 
-    python bench/bench_refine.py [--extracted DIR] [--workers N] [--out DIR] [--extractor resiliparse]
+    python bench/bench_refine.py [--extracted DIR] [--workers N] [--out DIR] [--extractor NAME ...] [--repeats N]
 
 Without --extracted, the realweb WARC (../shared/data/realweb/realweb.warc.gz) is first run
 through ``python -m pipelines extract``.  Prints pages per CPU-second (all worker processes
 counted) both including Beam start-up and at the margin (the same refine over a one-document
-input gives the fixed start-up cost, which a Dataflow worker pays once, not per WARC), and per language: documents, what our defaults keep, the main removal reasons, and how
-many pages datatrove's English-only stop-word rule (>= 2 of the, be, to, of, and, that, have,
-with) would drop.
+input gives the fixed start-up cost, which a Dataflow worker pays once, not per WARC), and per
+language: documents, what our defaults keep, the main removal reasons, and how many pages
+datatrove's English-only stop-word rule (>= 2 of the, be, to, of, and, that, have, with) would
+drop.  The margin of one run scatters widely (it is ~4 of ~11 CPU-s on realweb): ``--repeats N``
+takes the median of N rounds, and ``--extractor trafilatura --extractor resiliparse`` extracts
+realweb with each and interleaves their refines, so both figures see the same machine load.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,21 +46,62 @@ def run(cmd: list[str]) -> tuple[float, float]:
     return time.monotonic() - t0, cpu_seconds() - cpu0
 
 
+def margin_rounds(extracts: dict[str, Path], cfg: Path, work: Path, beam: list[str], repeats: int) -> dict:
+    """Refine each extract, then its first row alone (the fixed start-up), ``repeats`` rounds with
+    the extracts interleaved (a change in machine load hits each alike); per extract: every
+    round's (documents, whole-run CPU-s, one-row CPU-s) and the median pages/CPU-s at the margin."""
+    import pyarrow.parquet as pq
+
+    rounds: dict[str, list[tuple[int, float, float]]] = {name: [] for name in extracts}
+    for name, extracted in extracts.items():
+        one = work / f"one-doc-{name}"
+        one.mkdir(exist_ok=True)
+        first = sorted(extracted.glob("*.parquet"))[0]
+        pq.write_table(pq.read_table(first).slice(0, 1), one / "one.parquet")
+    for i in range(repeats):
+        for name, extracted in extracts.items():
+            out = work / f"refined-{name}"
+            wall, cpu = run([sys.executable, "-m", "pipelines", "refine", "--input", str(extracted), "--output",
+                             str(out), "--config", str(cfg), "--overwrite", *beam])
+            _, cpu1 = run([sys.executable, "-m", "pipelines", "refine", "--input", str(work / f"one-doc-{name}"),
+                           "--output", str(work / f"refined-one-{name}"), "--config", str(cfg), "--overwrite", *beam])
+            n = json.loads((out / "summary.json").read_text())["documents_in"]
+            rounds[name].append((n, cpu, cpu1))
+            rate = f"{(n - 1) / (cpu - cpu1):.1f}" if cpu > cpu1 else "-"
+            print(f"[{i + 1}] {name}: {n} pages, {cpu:.1f} CPU-s ({wall:.1f}s wall), 1 page {cpu1:.1f} CPU-s, "
+                  f"at the margin {rate} pages/CPU-s", flush=True)
+    medians = {}
+    for name, runs in rounds.items():
+        rates = sorted((n - 1) / (cpu - cpu1) for n, cpu, cpu1 in runs if cpu > cpu1)
+        if rates:
+            medians[name] = statistics.median(rates)
+            print(f"{name}: at the margin {medians[name]:.1f} pages/CPU-s (median of {len(rates)}, "
+                  f"range {rates[0]:.0f}-{rates[-1]:.0f}); whole run median "
+                  f"{statistics.median(c for _, c, _ in runs):.1f} CPU-s")
+    return {"rounds": rounds, "median_pages_per_cpu_s": medians}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--extracted", help="directory of extracted Parquet (default: extract realweb first)")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default=None, help="keep outputs here (default: a temp dir)")
-    ap.add_argument("--extractor", choices=("trafilatura", "resiliparse"), default=None,
+    ap.add_argument("--extractor", choices=("trafilatura", "resiliparse"), action="append", default=None,
                     help="extract.extractor of the shared config (resiliparse: the documented fast configuration), "
-                         "the one the --extracted output was made with")
+                         "the one the --extracted output was made with; given twice (without --extracted), "
+                         "realweb is extracted with each and their refines are interleaved")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="rounds of (refine, one-row refine) per extract; the margin printed is their median")
     args = ap.parse_args()
     import pyarrow.parquet as pq
+
+    extractors = args.extractor or [None]
+    if args.extracted and len(extractors) > 1:
+        ap.error("--extracted takes one extract: give --extractor once")
 
     work = Path(args.out or tempfile.mkdtemp(prefix="bench-refine-"))
     work.mkdir(parents=True, exist_ok=True)
     beam = [f"--direct_num_workers={args.workers}"] if args.workers else []
-    extracted = Path(args.extracted) if args.extracted else work / "extracted"
     if not args.extracted:
         warc = shared_data_dir() / "realweb" / "realweb.warc.gz"
         if not warc.is_file():
@@ -64,34 +109,30 @@ def main() -> int:
             return 0
     # One config for extract and refine: with the same signals_version refine reuses the stored
     # signals (a different one makes it recompute every signal, which is extract's cost, not refine's).
-    cfg = work / "bench.yaml"
+    # The extractor is not part of signals_version, so the first one's config refines every extract.
     badwords = shared_data_dir() / "badwords"
-    cfg.write_text((f"toxicity:\n  wordlists: {json.dumps(str(badwords))}\n" if badwords.is_dir() else "")
-                   + (f"extract:\n  extractor: {args.extractor}\n" if args.extractor else ""))
-    if not args.extracted:
-        wall, cpu = run([sys.executable, "-m", "pipelines", "extract", "--input", str(warc),
-                         "--output", str(extracted), "--config", str(cfg), "--overwrite", *beam])
-        print(f"extract: {wall:.1f}s wall, {cpu:.1f} CPU-s")
-    out = work / "refined"
-    wall, cpu = run([sys.executable, "-m", "pipelines", "refine", "--input", str(extracted), "--output",
-                     str(out), "--config", str(cfg), "--overwrite", *beam])
+    base = f"toxicity:\n  wordlists: {json.dumps(str(badwords))}\n" if badwords.is_dir() else ""
+    extracts: dict[str, Path] = {}
+    for extractor in extractors:
+        name = extractor or "default"
+        cfg = work / f"bench-{name}.yaml"
+        cfg.write_text(base + (f"extract:\n  extractor: {extractor}\n" if extractor else ""))
+        extracts[name] = Path(args.extracted) if args.extracted else work / f"extracted-{name}"
+        if not args.extracted:
+            wall, cpu = run([sys.executable, "-m", "pipelines", "extract", "--input", str(warc),
+                             "--output", str(extracts[name]), "--config", str(cfg), "--overwrite", *beam])
+            print(f"extract ({name}): {wall:.1f}s wall, {cpu:.1f} CPU-s")
+    cfg = work / f"bench-{extractors[0] or 'default'}.yaml"
+    margin_rounds(extracts, cfg, work, beam, args.repeats)
+    name = next(iter(extracts))
+    out = work / f"refined-{name}"
     summary = json.loads((out / "summary.json").read_text())
-    n = summary["documents_in"]
     recomputed = (summary.get("signals") or {}).get("computed", 0)
     if recomputed:
         print(f"note: refine recomputed the signals of {recomputed} documents (their signals_version is not "
-              "this config's): the figures below include that")
-    print(f"refine: {n} pages in {wall:.1f}s wall, {cpu:.1f} CPU-s (incl. Beam start-up): "
-          f"{n / cpu:.1f} pages/CPU-s, {n / wall:.1f} pages/s wall")
-    one = work / "one-doc"
-    one.mkdir(exist_ok=True)
-    first = sorted(extracted.glob("*.parquet"))[0]
-    pq.write_table(pq.read_table(first).slice(0, 1), one / "one.parquet")
-    wall1, cpu1 = run([sys.executable, "-m", "pipelines", "refine", "--input", str(one), "--output",
-                       str(work / "refined-one"), "--config", str(cfg), "--overwrite", *beam])
-    if cpu > cpu1:
-        print(f"refine of 1 page (fixed start-up): {cpu1:.1f} CPU-s; at the margin "
-              f"{(n - 1) / (cpu - cpu1):.1f} pages/CPU-s")
+              "this config's): the figures above include that")
+    extracted = extracts[name]
+    print(f"\nper language, the {name} extract:")
 
     # English-only stop-word rule on the same input text, per identified language.
     lang_of = {}

@@ -44,7 +44,7 @@ def stage_html(warc: Path) -> list[tuple[str, str]]:
     pages: list[tuple[str, str]] = []
 
     class Capture:
-        def extract(self, html, url=None):
+        def extract(self, html, url=None, utf8=None):
             pages.append((url, html))
             return Extracted(text="", title=None)
 

@@ -196,7 +196,7 @@ def make_case(ch: Chooser) -> Case:
 class _Extractor:
     """Stands in for trafilatura: the reader and the outcome path are under test, not extraction."""
 
-    def extract(self, html: str, url: str) -> Extracted:
+    def extract(self, html: str, url: str, utf8: bytes | None = None) -> Extracted:
         return Extracted(text=" ".join(html[:5000].split()), title=None)
 
 

@@ -6,7 +6,9 @@ Builds refine's graph over the extracted Parquet with each ``GroupByKey`` (also 
 ``Reshuffle``, ``CoGroupByKey`` and ``Combine*``) preceded by a pass-through step that adds the
 pickled size of every element to a Beam counter named after the GroupByKey's full label; runs it on
 one worker and prints the bytes per GroupByKey, their total and that total in units of the mean
-pickled input row (``full-row passes``).
+pickled input row (``full-row passes``); also the bytes as the runner's coder for the GroupByKey's
+input type encodes them (``coded``: a declared ``Tuple[bytes, str]`` gets the bytes and string
+coders, an undeclared type ``FastPrimitivesCoder``) and the elements per input row.
 Pickle is a stand-in for the runner's coder (Beam pickles dicts too; a packed bytes value costs its
 length plus a few bytes either way); combiner lifting on a real runner shrinks the Combine*
 entries, which are tiny here anyway.  Also prints the total per input document: the cost model's
@@ -61,11 +63,13 @@ def count_shuffles():
             parent = self._current_transform().full_label
             name = f"{parent}/{transform.label}".lstrip("/")
             counters = [beam.metrics.Metrics.counter(ns, name)
-                        for ns in ("shuffle_bytes", "shuffle_elements", "shuffle_rows")]
+                        for ns in ("shuffle_bytes", "shuffle_elements", "shuffle_rows", "shuffle_coded")]
+            coder = kv_coder(pvalueish.element_type)
 
-            def count(element, counters=counters):
-                size, elements, rows = counters
+            def count(element, counters=counters, coder=coder):
+                size, elements, rows, coded = counters
                 size.inc(len(pickle.dumps(element, protocol=pickle.HIGHEST_PROTOCOL)))
+                coded.inc(len(coder.encode(element)))
                 elements.inc()
                 if _has_row(element):
                     rows.inc()
@@ -81,14 +85,27 @@ def count_shuffles():
         Pipeline.apply = original
 
 
+def kv_coder(element_type):
+    """The coder a runner gives a GroupByKey input of ``element_type``: a tuple coder of the key's
+    and the value's coders (``FastPrimitivesCoder`` for each where the type is not declared)."""
+    from apache_beam import coders
+    from apache_beam.typehints.native_type_compatibility import convert_to_beam_type
+
+    coder = coders.registry.get_coder(convert_to_beam_type(element_type))
+    if not isinstance(coder, coders.TupleCoder):
+        coder = coders.TupleCoder([coders.FastPrimitivesCoder(), coders.FastPrimitivesCoder()])
+    return coder
+
+
 def shuffle_counts(result) -> dict[str, dict[str, int]]:
-    """{GroupByKey label: {"bytes", "elements", "rows"}} from a run built under ``count_shuffles``."""
+    """{GroupByKey label: {"bytes", "elements", "rows", "coded"}} from a run built under ``count_shuffles``."""
     from apache_beam.metrics.metric import MetricsFilter
 
     out: dict[str, dict[str, int]] = {}
-    for ns in ("shuffle_bytes", "shuffle_elements", "shuffle_rows"):
+    for ns in ("shuffle_bytes", "shuffle_elements", "shuffle_rows", "shuffle_coded"):
         for m in result.metrics().query(MetricsFilter().with_namespace(ns))["counters"]:
-            out.setdefault(m.key.metric.name, {"bytes": 0, "elements": 0, "rows": 0})[ns.split("_")[1]] = m.committed
+            out.setdefault(m.key.metric.name, {"bytes": 0, "elements": 0, "rows": 0, "coded": 0})[ns.split("_")[1]] = \
+                m.committed
     return out
 
 
@@ -123,14 +140,21 @@ def main() -> int:
     counts = shuffle_counts(result)
     total = rows_total = 0
     print(f"{n} input rows, mean pickled row {row_bytes:.0f} bytes")
-    print(f"{'bytes':>12} {'elements':>9} {'rows':>6} {'rows-eq':>8}  GroupByKey")
+    print(f"{'bytes':>12} {'coded':>12} {'elements':>9} {'rows':>6} {'rows-eq':>8}  GroupByKey")
+    coded_total = 0
     for name, c in sorted(counts.items(), key=lambda kv: -kv[1]["bytes"]):
         total += c["bytes"]
+        coded_total += c["coded"]
         rows_total += c["rows"]
-        print(f"{c['bytes']:>12} {c['elements']:>9} {c['rows']:>6} {c['bytes'] / row_bytes / max(1, n):>8.3f}  {name}")
+        print(f"{c['bytes']:>12} {c['coded']:>12} {c['elements']:>9} {c['rows']:>6} "
+              f"{c['bytes'] / row_bytes / max(1, n):>8.3f}  {name}")
     print(f"total {total} bytes = {total / row_bytes / max(1, n):.2f} full-row passes "
           f"({total / max(1, n):.0f} bytes per input row); document rows through a GroupByKey: {rows_total} "
           f"({rows_total / max(1, n):.2f} per input row)")
+    print(f"as the runner's coders encode them (the PCollections' declared types, else FastPrimitivesCoder): "
+          f"{coded_total} bytes ({coded_total / max(1, n):.0f} per input row); elements through a GroupByKey: "
+          f"{sum(c['elements'] for c in counts.values())} "
+          f"({sum(c['elements'] for c in counts.values()) / max(1, n):.1f} per input row)")
     return 0
 
 

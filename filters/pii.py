@@ -38,12 +38,16 @@ _CONFIG = Path(__file__).resolve().parent.parent / "configs" / "defaults" / "pii
 
 @lru_cache(maxsize=1)
 def _defaults() -> dict:
-    with open(_CONFIG, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)["pii"]
+    return yaml.safe_load(_CONFIG.read_text(encoding="utf-8"))["pii"]
 
 
 def default_placeholders() -> dict[str, str | None]:
     return dict(_defaults()["placeholders"])
+
+
+def enabled_types(placeholders: Mapping[str, str | None] | None) -> list[str]:
+    """Types ``pii.placeholders`` turns on (null: off), in order; None or {}: the defaults'."""
+    return [t for t, p in (placeholders or default_placeholders()).items() if p is not None]
 
 
 # --- context helpers --------------------------------------------------------------------------
@@ -401,15 +405,12 @@ def redact(text: str, placeholders: Mapping[str, str | None] | None = None,
     that is absent or null is not detected.  Counts include every enabled type, zeros too, so
     the signal columns are the same for every document.
     """
-    if placeholders is None:
-        placeholders = default_placeholders()
-    enabled = [t for t, p in placeholders.items() if p is not None]
-    counts = {t: 0 for t in enabled}
-    spans = find_pii(text, enabled, region_hint)
+    placeholders = placeholders or default_placeholders()
+    counts = {t: 0 for t in enabled_types(placeholders)}
+    spans = find_pii(text, list(counts), region_hint)
     if not spans:
         return text, counts
-    out: list[str] = []
-    pos = 0
+    out, pos = [], 0
     for kind, start, end in spans:
         out.append(text[pos:start])
         out.append(str(placeholders[kind]))

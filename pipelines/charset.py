@@ -155,3 +155,14 @@ def decode_html(body: bytes, content_type: str | None = None,
         raise UndecodableError(f"charset detection not confident: {best.encoding} "
                                f"(confidence {confidence:.2f} < {min_confidence})")
     return str(best), normalise_label(best.encoding) or best.encoding, "detected"
+
+
+def utf8_of(body: bytes, codec: str, source: str) -> bytes | None:
+    """The UTF-8 encoding of ``decode_html(body)``'s text when it is ``body`` itself (or ``body``
+    after a UTF-8 byte-order mark): the text came from a strict UTF-8 or ASCII decode, which maps
+    bytes to text one to one.  None otherwise (replaced bytes, other codecs, detection)."""
+    if codec == "utf-8" and source == "bom":
+        return body[len(codecs.BOM_UTF8):]
+    if (codec == "utf-8" and source in ("header", "meta", "utf8-valid")) or (codec, source) == ("ascii", "ascii"):
+        return body
+    return None

@@ -291,7 +291,9 @@ class Extractor:
         ready, _, _ = select.select([self._proc.stdout], [], [], seconds)
         return bool(ready)
 
-    def extract(self, html: str, url: str | None = None) -> Extracted:
+    def extract(self, html: str, url: str | None = None, utf8: bytes | None = None) -> Extracted:
+        """``utf8``, if given, must be ``html.encode("utf-8")`` (``charset.utf8_of``): the bytes
+        the child process is sent, saving the encoding of the page."""
         if self.timeout_s <= 0:
             try:
                 return extract_now(html, url, self.options, self.extractor)
@@ -300,7 +302,7 @@ class Extractor:
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         try:
-            self._send_document(html, url)
+            self._send_document(html, url, utf8)
             if not self._wait(self.timeout_s):
                 self._kill()
                 raise ExtractionTimeout(f"extraction exceeded {self.timeout_s:g}s")
@@ -312,7 +314,10 @@ class Extractor:
             raise ExtractionError(text)
         return Extracted(text=text or "", title=title)
 
-    def _send_document(self, html, url) -> None:
+    def _send_document(self, html, url, utf8: bytes | None = None) -> None:
+        if utf8 is not None:
+            _send_request(self._proc.stdin, (None, url), utf8)
+            return
         if type(html) is str:
             try:
                 data = html.encode("utf-8")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from pipelines.charset import UndecodableError, decode_html
+from pipelines.charset import UndecodableError, decode_html, utf8_of
 from pipelines.html_text import ExtractionError, ExtractionTimeout, Extractor
 from pipelines import writers
 from pipelines.schema import record_doc_id
@@ -105,7 +105,7 @@ def extract_document(record: RawRecord, cfg: Mapping[str, Any], extractor: Extra
         return Outcome(DEAD, "undecodable", dead=dead_letter(record, "decode", "undecodable", str(exc)))
     url = record.target_uri or ""
     try:
-        extracted = extractor.extract(html, url)
+        extracted = extractor.extract(html, url, utf8_of(record.body or b"", codec, source))
     except ExtractionTimeout as exc:
         return Outcome(DEAD, "extractor_timeout",
                        dead=dead_letter(record, "extract", "extractor_timeout", str(exc)))

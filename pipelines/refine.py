@@ -107,12 +107,11 @@ class DecideFn(beam.DoFn):
 
     def setup(self):
         from filters.decisions import Decider, audited_filters
-        from filters.pii import default_placeholders
+        from filters.pii import enabled_types
 
         self.decider = Decider(self.cfg)
         self.audited = frozenset(audited_filters())
-        placeholders = (self.cfg.get("pii") or {}).get("placeholders") or default_placeholders()
-        self.pii_types = frozenset(t for t, p in placeholders.items() if p is not None)
+        self.pii_types = frozenset(enabled_types((self.cfg.get("pii") or {}).get("placeholders")))
 
     def no_pii(self, row: Mapping[str, Any]) -> bool:
         """True when the row's stored ``pii_counts`` -- current signals, measured on this very

@@ -8,12 +8,14 @@ there, and reports the skipped byte range as one ``ReadError``.  A whole-file gz
 holding many records, which warcio refuses) is re-read through a streaming decompressor.
 Records are framed by ``warc_framing.GuardedIterator``, which does not trust a record's own
 header: capped header lines/blocks, a checked Content-Length, and a record that does not end
-where it says resyncs (so it cannot swallow the records after it).
+where it says resyncs (so it cannot swallow the records after it).  Gzip members are inflated by
+ISA-L with exactly the results of warcio's zlib reader (``warc_framing``).
 
 No Beam import: this module is shared by the extract stage and the robots.txt reader.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import posixpath
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Iterator
 
+from isal import isal_zlib
 from warcio.exceptions import ArchiveLoadFailed
 
 from pipelines import http_body
@@ -61,10 +64,7 @@ class RawRecord:
 
     def header(self, name: str) -> str | None:
         name = name.lower()
-        for key, value in self.http_headers:
-            if key.lower() == name:
-                return value
-        return None
+        return next((value for key, value in self.http_headers if key.lower() == name), None)
 
     def headers_all(self, name: str) -> list[str]:
         name = name.lower()
@@ -193,7 +193,7 @@ def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes
             for rec in iterator:
                 offset = base + iterator.offset
                 record = _frame(rec, warc_file, offset, want_body if select(offset) else _want_nothing,
-                                max_body_bytes, arc_name, max_decoded_bytes)
+                                max_body_bytes, _arc_name(iterator, warc_file, arc_name), max_decoded_bytes)
                 clean = iterator.finish_record(rec)
                 if not clean and not is_gzip:
                     # Not followed by a blank line: if the next record starts before where
@@ -245,9 +245,10 @@ def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes
                 yield pending
             yield _source_error(warc_file, base + iterator.offset, exc)
             return
-        except (FramingError, ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError, IndexError,
-                KeyError, UnicodeDecodeError, AttributeError, TypeError, ArithmeticError) as exc:
-            # AttributeError/TypeError/IndexError come from warcio's parser on garbage headers.
+        except (FramingError, ArchiveLoadFailed, zlib.error, isal_zlib.error, EOFError, ValueError, OSError,
+                IndexError, KeyError, UnicodeDecodeError, AttributeError, TypeError, ArithmeticError) as exc:
+            # AttributeError/TypeError/IndexError: warcio's parser on garbage headers; isal_zlib.error
+            # (not a zlib.error) only if the reader's own catch ever missed one.
             _close(stream)
             failed_at = max(base + iterator.offset, pos)   # resync always moves forward
             detail = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
@@ -280,6 +281,13 @@ def _iter_all(open_at: Opener, warc_file: str, want_body: Wanted, max_body_bytes
 def _source_error(warc_file: str, offset: int, exc: BaseException) -> ReadError:
     return ReadError(warc_file, offset, "source_error",
                      f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]} (rest of the file not read)")
+
+
+def _arc_name(iterator: GuardedIterator, warc_file: str, arc_name: str | None) -> str | None:
+    """Name for ARC-style ids: also for a record warcio parsed as ARC in a WARC (else a random id)."""
+    if arc_name is None and iterator.loader.last_format != "warc":
+        return posixpath.basename(warc_file)
+    return arc_name
 
 
 def _frame(rec, warc_file: str, offset: int, want_body: Wanted, max_body_bytes: int,
@@ -324,10 +332,8 @@ def _peek(stream: BinaryIO, n: int) -> bytes:
 
 
 def _close(stream) -> None:
-    try:
+    with contextlib.suppress(Exception):   # closing a broken stream must not hide the real error
         stream.close()
-    except Exception:  # closing a broken stream must not hide the real error
-        pass
 
 
 def _scan(open_at: Opener, start: int, magic: bytes) -> int | None:
@@ -376,7 +382,7 @@ def _read_whole_gzip(open_at: Opener, warc_file: str, pos: int, *, skip: int, wa
                 for rec in iterator:
                     offset = iterator.offset
                     record = _frame(rec, warc_file, offset, want_body if select(offset) else _want_nothing,
-                                    max_body_bytes, None, max_decoded_bytes)
+                                    max_body_bytes, _arc_name(iterator, warc_file, None), max_decoded_bytes)
                     iterator.finish_record(rec)
                     index += 1
                     if index <= skip:
@@ -403,10 +409,9 @@ def stream_opener(open_stream: Callable[[], BinaryIO]) -> Opener:
     def open_at(pos: int) -> BinaryIO:
         raw = open_stream()
         if pos:
-            seekable = False
             try:
                 seekable = raw.seekable()
-            except Exception:
+            except Exception:  # a stream that cannot say is read and discarded
                 seekable = False
             if seekable:
                 raw.seek(pos)
@@ -434,9 +439,8 @@ class _RawAdapter(io.RawIOBase):
 
     def readinto(self, b) -> int:
         data = self._inner.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
+        b[:len(data)] = data
+        return len(data)
 
     def close(self) -> None:
         try:

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from pipelines.charset import UndecodableError, decode_html, normalise_label
+from pipelines.charset import UndecodableError, decode_html, normalise_label, utf8_of
 
 GERMAN = "Größenwahn: Bücher über Äpfel kosten 5 € — naïve Café-Kultur. " * 20
 POLISH = "Zażółć gęślą jaźń. Łódź i Gdańsk są pięknymi miastami, mówią mieszkańcy. " * 20
@@ -149,3 +149,37 @@ def test_a_few_valid_sequences_in_a_latin1_page_do_not_make_it_utf8():
     body = ("<p>" + _GERMAN + "</p>").encode("cp1252") + "é é".encode("utf-8")
     text, codec, _ = decode_html(body, "text/html; charset=windows-1252")
     assert codec == "cp1252" and _GERMAN.strip() in text
+
+
+def _bodies():
+    """(body, Content-Type) pairs reaching every branch of decode_html."""
+    text = "<html><head>{meta}</head><body><p>Grüße aus Köln – 東京 ✓</p></body></html>"
+    plain = "<html><body><p>plain ascii page</p></body></html>"
+    yield text.format(meta="").encode("utf-8"), "text/html; charset=utf-8"            # header
+    yield text.format(meta='<meta charset="utf-8">').encode("utf-8"), None           # meta
+    yield text.format(meta='<meta charset="utf-16">').encode("utf-8"), None          # meta, UTF-16 means UTF-8
+    yield text.format(meta="").encode("utf-8"), None                                  # utf8-valid
+    yield text.format(meta="").encode("utf-8"), "text/html; charset=iso-8859-1"       # single-byte over UTF-8
+    yield b"\xef\xbb\xbf" + text.format(meta="").encode("utf-8"), None                 # bom utf-8
+    yield text.format(meta="").encode("utf-16"), None                                 # bom utf-16
+    yield plain.encode("ascii"), None                                                 # ascii
+    yield plain.encode("ascii"), "text/html; charset=us-ascii"                        # header, windows-1252
+    yield ("<p>" + "schön " * 20 + "</p>").encode("utf-8") + b"\xe9t\xe9", None       # utf8-mostly (replaced)
+    yield ("<p>" + "Straße, Größe, Übung. " * 30 + "</p>").encode("cp1252"), None      # detected
+    yield text.format(meta="").encode("utf-8") + b"\xff", "text/html; charset=utf-8"  # bad UTF-8 under a header
+
+
+def test_utf8_of_is_the_text_encoded_or_none():
+    seen = set()
+    for body, content_type in _bodies():
+        try:
+            text, codec, source = decode_html(body, content_type)
+        except UndecodableError:
+            continue   # dead-lettered: never extracted
+        utf8 = utf8_of(body, codec, source)
+        seen.add((source, utf8 is not None))
+        if utf8 is not None:
+            assert utf8 == text.encode("utf-8"), (codec, source)
+    # the one-to-one decodes give the bytes; replacement and other codecs do not
+    assert {("header", True), ("meta", True), ("utf8-valid", True), ("bom", True), ("ascii", True),
+            ("utf8-mostly", False), ("bom", False)} <= seen

@@ -168,6 +168,21 @@ def test_garbage_between_plain_records_is_skipped(tmp_path):
     assert len(bogus) <= 1 and all(r.http_status is None for r in bogus)  # dropped later, never a doc
 
 
+def test_an_arc_looking_line_in_a_warc_gets_a_stable_id(tmp_path):
+    # warcio parses a line with five space-separated fields as an ARC header and converts the
+    # record with a random WARC-Record-ID; ids must not change from run to run.
+    record = b"WARC/1.0\r\nWARC-Type: resource\r\nWARC-Record-ID: <urn:uuid:1>\r\nContent-Length: 5\r\n\r\nhello\r\n\r\n"
+    arc_line = b"http://example.com/ 1.2.3.4 20200101000000 text/html 5\nhello\n"
+    path = tmp_path / "stray.warc"
+    path.write_bytes(record + arc_line + record)
+    runs = [read_all(path) for _ in range(2)]
+    assert runs[0] == runs[1]
+    records = runs[0][0]
+    stray = [r for r in records if r.offset == len(record)]
+    assert len(stray) == 1 and stray[0].record_id == f"<urn:arc:stray.warc:{len(record)}>"
+    assert [r.record_id for r in records if r.offset != len(record)] == ["<urn:uuid:1>"] * 2
+
+
 def test_sequential_stream_opener_matches_local_reads():
     path = require_shared("warc/commoncrawl-whirlwind.warc.gz")
     local = [(r.offset, r.record_id) for r in read_all(path)[0]]

@@ -14,13 +14,20 @@ polynomial substring hash from prefix sums, then the MurmurHash3 finaliser) inst
 Python hash call per shingle, which is what makes MinHash signatures cheap enough for a full
 snapshot.
 
+The class mapping of the last texts seen is memoised per process until its first reuse (bounded;
+keyed by the text object): MinHash and line dedup normalise the same text in one worker, and the
+second pass reuses the first one's NFKC and class mapping.
+
 All hashes are stable across processes, machines and Python versions (no ``hash()``): blake2b for
 line hashes, fixed 64-bit constants for shingles.
 """
 from __future__ import annotations
 
 import hashlib
+import sys
+import threading
 import unicodedata
+from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
@@ -85,7 +92,46 @@ def _ascii_table() -> bytes:
 _ASCII_TRANSLATE = _ascii_table()
 
 
+# The texts whose class mapping was computed last and not reused yet (id -> (text, read-only
+# array, bytes held)): MinHash (``normalized_bytes``) and line dedup (``normalize_lines``)
+# normalise the same text object in one worker, a batch of MinHash texts apart, so the second call
+# takes the first one's work (and drops the entry).  Bounded by ``_MEMO_ENTRIES`` texts and
+# ``_MEMO_BYTES`` bytes (arrays and the texts they keep alive; the oldest go first); an entry holds
+# its text, so an id in it is never that of another object.
+_MEMO_ENTRIES = 4096
+_MEMO_BYTES = 32 << 20
+_memo: OrderedDict[int, tuple[str, np.ndarray, int]] = OrderedDict()
+_memo_size = [0]
+_memo_lock = threading.Lock()
+
+
 def _class_mapped(text: str) -> np.ndarray:
+    """``_class_map(text)``, read-only; taken from the memo when the same text object was mapped
+    last and not reused since, else computed and remembered."""
+    key = id(text)
+    with _memo_lock:
+        hit = _memo.get(key)
+        if hit is not None and hit[0] is text:
+            del _memo[key]
+            _memo_size[0] -= hit[2]
+            return hit[1]
+    arr = _class_map(text)
+    arr.flags.writeable = False
+    size = arr.nbytes + sys.getsizeof(text)
+    if size > _MEMO_BYTES:
+        return arr
+    with _memo_lock:
+        old = _memo.pop(key, None)
+        if old is not None:
+            _memo_size[0] -= old[2]
+        _memo[key] = (text, arr, size)
+        _memo_size[0] += size
+        while len(_memo) > _MEMO_ENTRIES or _memo_size[0] > _MEMO_BYTES:
+            _memo_size[0] -= _memo.popitem(last=False)[1][2]
+    return arr
+
+
+def _class_map(text: str) -> np.ndarray:
     """NFKC + lower case + class mapping, as UTF-8 bytes (uint8 array).
 
     Separators become " ", "\n" stays, every digit byte becomes "0" (so afterwards a run of "0"

@@ -18,9 +18,9 @@ def _settings(cfg: Mapping[str, Any]) -> tuple[dict, dict | None]:
 def pii_counts(text: str, url: str | None, lang: str | None, cfg: Mapping[str, Any]) -> dict[str, int]:
     """PII matches by enabled type, zeros included."""
     placeholders, regions = _settings(cfg)
-    enabled = [t for t, p in placeholders.items() if p is not None] if placeholders else None
+    enabled = pii.enabled_types(placeholders)
     region = pii.region_hint_for(url, lang, regions)
-    counts = {t: 0 for t in (enabled if enabled is not None else pii.PII_TYPES)}
+    counts = {t: 0 for t in enabled}
     for kind, _, _ in pii.find_pii(text, enabled, region):
         counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))

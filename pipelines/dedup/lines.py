@@ -2,7 +2,8 @@
 
 1. each document's distinct line keys (``filters.dedup.lines``), computed where its text is and
    joined by row fingerprint to a marker of its stub (the doc_id alone: the stubs themselves go
-   straight to step 3), become (line key, doc_id) pairs;
+   straight to step 3), become (line key, doc_id) pairs, typed ``Tuple[bytes, str]`` so that
+   the runner moves them with its bytes and string coders (no type tags);
 2. GroupByKey on the line key counts the documents holding it; a line in >= min_docs documents
    is marked for removal in all of them except one owner (smallest doc_id) when
    keep_one_occurrence is set (C4 keeps one owner per line);
@@ -15,6 +16,7 @@ in ``JoinBack`` at the end when lines is the last step (the default), else right
 """
 from __future__ import annotations
 
+import typing
 from typing import Any, Mapping
 
 import apache_beam as beam
@@ -163,7 +165,8 @@ class DedupLines(beam.PTransform):
                       stubs | "DocMarkerByRow" >> beam.Map(_doc_marker))
                      | "FlattenLineKeys" >> beam.Flatten()
                      | "JoinLineKeys" >> beam.GroupByKey()
-                     | "EmitLineKeys" >> beam.FlatMap(_emit_line_keys))
+                     | "EmitLineKeys" >> beam.FlatMap(_emit_line_keys)
+                     .with_output_types(typing.Tuple[bytes, str]))
         marks = (line_docs
                  | "GroupByLine" >> beam.GroupByKey()
                  | "MarkRepeated" >> beam.ParDo(_MarkRepeatedLines(self.min_docs, self.keep_one))

@@ -246,7 +246,7 @@ class DedupMinHash(beam.PTransform):
                | "FlattenSignatures" >> beam.Flatten()
                | "JoinSignatures" >> beam.GroupByKey()
                | "AttachSignatures" >> beam.ParDo(_AttachSignature(int(cfg["bands"])))
-               .with_output_types(typing.Tuple[bytes, typing.Any])
+               .with_output_types(typing.Tuple[bytes, bytes])
                .with_outputs("features", "stats", main="bands"))
         candidates = (sig.bands
                       | "GroupByBand" >> beam.GroupByKey()
