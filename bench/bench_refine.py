@@ -3,9 +3,9 @@
     python bench/bench_refine.py [--extracted DIR] [--workers N] [--out DIR] [--extractor NAME ...] [--repeats N]
 
 Without --extracted, the realweb WARC (../shared/data/realweb/realweb.warc.gz) is first run
-through ``python -m pipelines extract``.  Prints pages per CPU-second (all worker processes
-counted) both including Beam start-up and at the margin (the same refine over a one-document
-input gives the fixed start-up cost, which a Dataflow worker pays once, not per WARC), and per
+through ``python -m pipelines extract``.  Prints each round's CPU-s (all worker processes
+counted) of the whole refine and of a one-document refine (the fixed start-up, which a Dataflow
+worker pays once, not per WARC), the pages per CPU-second at the margin, and per
 language: documents, what our defaults keep, the main removal reasons, and how many pages
 datatrove's English-only stop-word rule (>= 2 of the, be, to, of, and, that, have, with) would
 drop.  The margin of one run scatters widely (it is ~4 of ~11 CPU-s on realweb): ``--repeats N``
@@ -98,6 +98,8 @@ def main() -> int:
     extractors = args.extractor or [None]
     if args.extracted and len(extractors) > 1:
         ap.error("--extracted takes one extract: give --extractor once")
+    if args.repeats < 1:
+        ap.error("--repeats must be at least 1")
 
     work = Path(args.out or tempfile.mkdtemp(prefix="bench-refine-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -124,13 +126,15 @@ def main() -> int:
             print(f"extract ({name}): {wall:.1f}s wall, {cpu:.1f} CPU-s")
     cfg = work / f"bench-{extractors[0] or 'default'}.yaml"
     margin_rounds(extracts, cfg, work, beam, args.repeats)
+    for name in extracts:
+        summary = json.loads((work / f"refined-{name}" / "summary.json").read_text())
+        recomputed = (summary.get("signals") or {}).get("computed", 0)
+        if recomputed:
+            print(f"note: refine recomputed the signals of {recomputed} documents of the {name} extract (their "
+                  "signals_version is not this config's): its figures above include that")
     name = next(iter(extracts))
     out = work / f"refined-{name}"
     summary = json.loads((out / "summary.json").read_text())
-    recomputed = (summary.get("signals") or {}).get("computed", 0)
-    if recomputed:
-        print(f"note: refine recomputed the signals of {recomputed} documents (their signals_version is not "
-              "this config's): the figures above include that")
     extracted = extracts[name]
     print(f"\nper language, the {name} extract:")
 

@@ -401,8 +401,8 @@ def redact(text: str, placeholders: Mapping[str, str | None] | None = None,
            region_hint: str | None = None) -> tuple[str, dict[str, int]]:
     """``(redacted text, {type: count})``.
 
-    ``placeholders`` maps type -> placeholder (the ``pii.placeholders`` config section); a type
-    that is absent or null is not detected.  Counts include every enabled type, zeros too, so
+    ``placeholders`` maps type -> placeholder (the ``pii.placeholders`` config section; None or
+    {}: the defaults); a type that is absent or null is not detected.  Counts include every enabled type, zeros too, so
     the signal columns are the same for every document.
     """
     placeholders = placeholders or default_placeholders()

@@ -9,7 +9,7 @@ holding many records, which warcio refuses) is re-read through a streaming decom
 Records are framed by ``warc_framing.GuardedIterator``, which does not trust a record's own
 header: capped header lines/blocks, a checked Content-Length, and a record that does not end
 where it says resyncs (so it cannot swallow the records after it).  Gzip members are inflated by
-ISA-L with exactly the results of warcio's zlib reader (``warc_framing``).
+ISA-L with the results of warcio's zlib reader (``warc_framing`` says where they can differ).
 
 No Beam import: this module is shared by the extract stage and the robots.txt reader.
 """

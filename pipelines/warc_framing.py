@@ -28,7 +28,12 @@ completely (plain gzip header, CRC and length checked, at most ``MAX_ONE_PASS_ME
 anything else -- corrupt, truncated, over the cap -- is read the zlib way from its first byte, and
 where framing looks at the reader's state inside a one-pass member (the bytes after a record,
 positions), that state is first rebuilt as zlib would have it (``_CappedReader.settle``).  So
-records, offsets, ids and dead letters do not depend on the inflater (tests/test_warc_inflate.py).
+records, offsets, ids and dead letters do not depend on the inflater (tests/test_warc_inflate.py)
+for every member both inflaters accept.  The one known difference: ISA-L does not check that a
+Huffman code set is complete, so a crafted member with a correct CRC can inflate under ISA-L
+where zlib refuses it (a record, or another dead letter, instead of zlib's dead letter; never
+an exception).  A reader holds at most ~24 MiB for a one-pass member (compressed chunks,
+inflated parts and their join).
 
 ``ReadStats`` counts what the reader yields, independently of whatever consumes it, so a
 summary can check that every item read got an outcome.  No Beam import.
