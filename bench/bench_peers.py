@@ -167,13 +167,13 @@ def head_warc(warc: Path, records: int) -> Path:
     return out
 
 
-def compile_project() -> None:
+def compile_project(tree: Path = ROOT, python: str = sys.executable) -> None:
     """Byte-compile the project's packages, as pip does for datatrove's when it installs them: an
     editable checkout run with PYTHONDONTWRITEBYTECODE set (as on the CI sandbox) would otherwise
     compile ~70 modules from source in every process, ~0.1 CPU-s a run that an installed copy
     never pays."""
-    packages = [str(ROOT / name) for name in PROJECT_PACKAGES]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
+    packages = [str(tree / name) for name in PROJECT_PACKAGES]
+    subprocess.run([python, "-m", "compileall", "-q", *packages], check=True)
 
 
 def median_of(runs: list[dict], key: str = "cpu_s") -> float:

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_extract import DEFAULT_WARC  # noqa: E402
-from bench.bench_peers import PROJECT_PACKAGES  # noqa: E402
+from bench.bench_peers import compile_project  # noqa: E402
 
 CONFIGS = {"default": "{}\n", "fast": "extract:\n  extractor: resiliparse\n"}
 
@@ -73,8 +73,7 @@ def main() -> None:
         raise SystemExit(f"benchmark input {args.warc} not found (set CORPUS_SHARED_DATA or pass --warc)")
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     for tree in trees.values():
-        subprocess.run([str(tree / ".venv" / "bin" / "python"), "-m", "compileall", "-q",
-                        *(str(tree / name) for name in PROJECT_PACKAGES)], check=True)
+        compile_project(tree, str(tree / ".venv" / "bin" / "python"))
     runs = {(side, name): [] for side in trees for name in CONFIGS}
     digests = {(side, name): set() for side in trees for name in CONFIGS}
     for i in range(args.repeats):   # interleaved, so a change in machine load hits both trees alike

@@ -22,6 +22,7 @@ same items, field by field, with ISA-L and with zlib.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -51,26 +52,29 @@ def ours(warc: Path, wanted) -> tuple[int, int, list]:
     return records, payload, seen
 
 
-def ours_zlib(warc: Path, wanted) -> tuple[int, int, list]:
+@contextlib.contextmanager
+def zlib_members():
+    """Every gzip member read the zlib way (``_CappedReader.member_inflater = None``)."""
     inflater = vars(_CappedReader)["member_inflater"]
     _CappedReader.member_inflater = None
     try:
-        return ours(warc, wanted)
+        yield
     finally:
         _CappedReader.member_inflater = inflater
+
+
+def ours_zlib(warc: Path, wanted) -> tuple[int, int, list]:
+    with zlib_members():
+        return ours(warc, wanted)
 
 
 def same_items(warc: Path, wanted) -> bool:
     """``ours_extract`` with ISA-L and with zlib: the same items, field by field."""
     def items():
         return list(iter_records(local_opener(str(warc)), str(warc), want_body=wanted, max_body_bytes=50_000_000))
-    inflater = vars(_CappedReader)["member_inflater"]
     with_isal = items()
-    _CappedReader.member_inflater = None
-    try:
+    with zlib_members():
         return items() == with_isal
-    finally:
-        _CappedReader.member_inflater = inflater
 
 
 def fastwarc(warc: Path, read_payload: bool) -> tuple[int, int, list]:
