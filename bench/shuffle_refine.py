@@ -29,8 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 def _has_row(value) -> bool:
     """True when ``value`` holds a document row (a dict with its ``text``), however nested, also
-    inside the ``pipelines.packed`` value of a writer's ``(shard, packed)`` element (other bytes --
-    band keys, node ids, signatures -- are never unpacked)."""
+    inside the ``pipelines.packed`` value of a writer's ``(shard, packed)`` element, where a
+    ``("row", ...)`` or ``("removed", ...)`` value is a row even when ``RowCodec``-encoded (other
+    bytes -- band keys, node ids, signatures -- are never unpacked)."""
+    if isinstance(value, tuple) and len(value) == 2 and value[0] in ("row", "removed"):
+        return True
     if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int)
             and isinstance(value[1], bytes)):
         from pipelines.packed import PackedValueError, unpack

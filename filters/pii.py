@@ -27,6 +27,8 @@ import yaml
 from phonenumbers import phonenumbermatcher as _pnm
 
 from filters import pii_validators as v
+from filters.pii_phones import MemoPhoneMatcher, pattern_atoms as _pattern_atoms  # noqa: F401 (tests)
+from filters.pii_phones import phone_possible as _phone_possible
 
 Span = tuple[str, int, int]
 
@@ -84,7 +86,6 @@ _VERSION_BEFORE = re.compile(
     r"(?i)(\bv|version|ver\.?|release|build|firmware|update|versi[oó]n|wersja|§|section|abschnitt|"
     r"kapitel|chapter|art\.?|nr\.?)\s*$")
 _IP_CONTEXT = re.compile(r"(?i)(\bip\b|ipv4|address|adresse|adres|dirección|host|server)")
-
 
 # --- detectors: each yields (start, end) of validated spans -------------------------------------
 # Speed: a leading look-behind is written after the first character it guards, e.g.
@@ -177,7 +178,8 @@ def _ibans(text: str, region: str | None) -> Iterator[tuple[int, int]]:
 
 # Pre-checks, run at most once per text (cached; a str caches its hash): each holds in every text
 # where a scan that uses it can match, so a text without it is skipped.  Each returns something
-# true or false.  ``_PRECHECKS = False`` skips nothing (tests/test_pii_scan_prechecks.py compares).
+# true or false.  ``_PRECHECKS = False`` skips nothing and matches phones without the verdict memo
+# (``filters.pii_phones``); tests/test_pii_scan_prechecks.py compares.
 _PRECHECKS = True
 _cached = lru_cache(maxsize=2)
 # ``\d{6}`` / ``\d{7}``: a run's first digit and 5 (6) more, so the engine does not retry inside a
@@ -285,40 +287,7 @@ def _private_keys(text: str, region: str | None) -> Iterator[tuple[int, int]]:
         pos = stop
 
 
-def _pattern_atoms(seq) -> Iterator[str]:
-    """Class items for every character the parsed pattern ``seq`` can match (ValueError: unknown)."""
-    from re import _constants as c
-    for op, av in seq:
-        if op is c.LITERAL or op is c.IN:
-            for o, a in (av if op is c.IN else [(op, av)]):
-                if (o, a) != (c.CATEGORY, c.CATEGORY_DIGIT) and o is not c.LITERAL and o is not c.RANGE:
-                    raise ValueError(o)
-                yield (r"\d" if o is c.CATEGORY else re.escape(chr(a)) if o is c.LITERAL
-                       else f"{re.escape(chr(a[0]))}-{re.escape(chr(a[1]))}")
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) or (op is c.SUBPATTERN and not av[1] and not av[2]):
-            yield from _pattern_atoms(av[-1])
-        elif op is c.BRANCH:
-            yield from (atom for branch in av[1] for atom in _pattern_atoms(branch))
-        else:
-            raise ValueError(op)
-
-
-def _phone_possible(pattern: re.Pattern | None) -> re.Pattern | None:
-    """Found in every text where ``_phones`` yields a span: a kept raw match has >= 6 ``isdigit``
-    characters in a candidate (a ``pattern`` match), so in a run of characters its atoms match
-    (their union, compiled with its flags for the same case folding), and none is an ``isdigit``
-    character that ``\\d`` misses (tests/test_pii_phone_prefilter.py checks every code point).  Texts
-    that have one go to the matcher whole, so its context checks and try budget are untouched."""
-    from re import _parser
-    if not isinstance(pattern, re.Pattern):
-        return None
-    try:
-        atoms = "".join(_pattern_atoms(_parser.parse(pattern.pattern, pattern.flags)))
-    except (ValueError, AttributeError, TypeError):
-        return None
-    return re.compile(rf"\d(?:(?:(?!\d)[{atoms}])*+\d){{5}}", pattern.flags)
-
-
+_VALID = phonenumbers.Leniency.VALID
 _PHONE_POSSIBLE = _phone_possible(getattr(_pnm, "_PATTERN", None))  # None: no pre-filter
 # False where the pre-filter proves that ``_phones`` finds nothing (cards and digit runs use it too).
 _phone_possible_in = _cached(lambda text: _PHONE_POSSIBLE is None or _PHONE_POSSIBLE.search(text) is not None)
@@ -329,7 +298,7 @@ _CARD_GATED = _PHONE_POSSIBLE is not None and _PHONE_POSSIBLE.fullmatch("0 0-0 0
 def _phones(text: str, region: str | None) -> Iterator[tuple[int, int]]:
     if not any(map(str.isdigit, text)) or (_PRECHECKS and not _phone_possible_in(text)):
         return
-    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+    for match in (MemoPhoneMatcher if _PRECHECKS else phonenumbers.PhoneNumberMatcher)(text, region, leniency=_VALID):
         raw = match.raw_string
         before = _before(text, match.start, 30)
         if (_NOT_A_PHONE.search(before) or _NUMBER_BEFORE.search(before) or _DATE_LIKE.search(raw)

@@ -14,6 +14,13 @@
   corrupt value can make ``unpack`` allocate to 4 GiB; a larger pickle is kept raw.)
 * ``KV_BYTES`` (``Tuple[int, bytes]``): the output type hint of a step that keys packed values by
   shard, so Beam moves them with its varint and bytes coders.
+* :class:`RowCodec`: a row (a dict) as ``(present, values, others)`` for a fixed tuple of column
+  names that both ends know (the writer's schema): the names the row has (a bit mask), their
+  values in the names' order, and a dict of any other keys (None when there are none).  Pickled
+  dicts repeat every key name in every row; without them a packed realweb row is ~500 bytes
+  (~11%) smaller.  ``decode(encode(row)) == row``, same keys, values and value types, but the
+  keys come back in the names' order, then the others: only for rows whose key order nothing
+  reads (the Parquet writers write by schema).
 """
 from __future__ import annotations
 
@@ -77,4 +84,39 @@ def unpack(packed: bytes) -> Any:
         raise PackedValueError(f"packed value of {len(view)} bytes does not unpack: "
                                f"{type(exc).__name__}: {exc}"[:500]) from exc
     raise PackedValueError(f"packed value has unknown tag {tag}")
+
+
+class RowCodec:
+    """Rows <-> ``(present, values, others)`` for the column ``names`` (see the module docstring)."""
+
+    def __init__(self, names):
+        self.names = tuple(names)
+        self.known = frozenset(self.names)
+        if len(self.known) != len(self.names):
+            raise ValueError("RowCodec names must be distinct")
+
+    def encode(self, row: dict) -> tuple:
+        present, values = 0, []
+        for i, name in enumerate(self.names):
+            if name in row:
+                present |= 1 << i
+                values.append(row[name])
+        others = {k: v for k, v in row.items() if k not in self.known} if len(values) < len(row) else None
+        return present, tuple(values), others or None
+
+    def decode(self, value) -> dict:
+        """The row :meth:`encode` made ``value`` from; :class:`PackedValueError` for anything else."""
+        try:
+            present, values, others = value
+            if not isinstance(present, int) or not isinstance(values, tuple) or not (
+                    others is None or (isinstance(others, dict) and others and self.known.isdisjoint(others))) or (
+                    present < 0 or present.bit_count() != len(values) or present >> len(self.names)):
+                raise ValueError("not an encoded row")
+        except (TypeError, ValueError) as exc:
+            raise PackedValueError(f"not a row this codec encoded: {type(value).__name__}") from exc
+        it = iter(values)
+        row = {name: next(it) for i, name in enumerate(self.names) if present >> i & 1}
+        if others:
+            row.update(others)
+        return row
 

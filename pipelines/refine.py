@@ -114,9 +114,13 @@ class DecideFn(beam.DoFn):
         self.pii_types = frozenset(enabled_types((self.cfg.get("pii") or {}).get("placeholders")))
 
     def no_pii(self, row: Mapping[str, Any]) -> bool:
-        """True when the row's stored ``pii_counts`` -- current signals, measured on this very
-        text with the detectors redaction uses -- found nothing: redaction would change nothing,
-        so it is skipped (it is the costliest per-page step of refine)."""
+        """True when the row's stored ``pii_counts`` -- current signals, measured on the extracted
+        text with the detectors redaction uses -- found nothing: the page is not scanned again
+        (the scan is the costliest per-page step of refine), also when the C4 line rules removed
+        lines.  Removing lines only brings text on either side of a removed line together; a
+        match that forms only there (a number next to a keyword that was a removed line away) is
+        not one the extracted text had.  Redaction's scope is therefore what ``pii_counts``
+        counted; a page with counts is scanned again after its line edits."""
         counts = row.get("pii_counts")
         return (isinstance(counts, Mapping) and self.pii_types <= counts.keys()
                 and not any(counts.values()))
@@ -152,7 +156,7 @@ class DecideFn(beam.DoFn):
             row["c4_lines_removed"] = removed
             stat["c4_lines"] = removed
         if (self.cfg.get("pii") or {}).get("redact", True):
-            if not changed and self.no_pii(row):
+            if self.no_pii(row):
                 new_text, counts = text, {}
             else:
                 new_text, counts = redact_pii(text, row.get("url"), row.get("lang"), self.cfg)

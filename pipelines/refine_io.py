@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 
-from pipelines.packed import KV_BYTES, unpack
+from pipelines.packed import KV_BYTES, PackedValueError, RowCodec, unpack
 from pipelines.schema import REQUIRED_INPUT_COLUMNS, doc_id_for, extend, row_doc_id
 from pipelines.writers import (PARQUET_OPTIONS, WriteDeadLettersFn, WriteSharded, WriteShardFn, dead_letter,
                                packed_by_shard, part_name, shard_of)
@@ -315,6 +315,12 @@ def _write(pcoll, label: str, output: str, subdir: str, shards: int, schema: pa.
     return pcoll | f"Write{label}" >> WriteSharded(output, subdir, shards, schema, _row_order)
 
 
+def row_codecs(kept: pa.Schema, removed: pa.Schema) -> dict[str, RowCodec]:
+    """The codecs of ``write_joined``'s rows (by the columns their writer writes): dedup's input
+    rows (``"row"``) by the kept schema, the rows the filters removed by the removed schema."""
+    return {"row": RowCodec(kept.names), "removed": RowCodec(removed.names)}
+
+
 class JoinWriteShardFn(beam.DoFn):
     """(shard, [pack(("row", (fp, row))), pack(("stub", stub)), pack(("removed", row)), ...]) -> the
     shard's kept and removed files: the values unpacked (``pipelines.packed``; one that does not
@@ -329,10 +335,26 @@ class JoinWriteShardFn(beam.DoFn):
         self.join, self.finish_kept, self.finish_removed = join, finish_kept, finish_removed
         self.writers = {"kept": WriteShardFn(output, "", shards, kept, _row_order),
                         REMOVED: WriteShardFn(output, "removed", shards, removed, _row_order)}
+        self.codecs = row_codecs(kept, removed)
+
+    def decode(self, packed: bytes) -> tuple[str, Any]:
+        """One packed value -> ``(tag, value)`` with its row decoded (``write_joined`` encodes)."""
+        try:
+            tag, value = unpack(packed)
+            if tag == "row":
+                fp, row = value
+                return tag, (fp, self.codecs["row"].decode(row))
+        except (TypeError, ValueError) as exc:   # PackedValueError is a ValueError: raised as it is
+            if isinstance(exc, PackedValueError):
+                raise
+            raise PackedValueError(f"not a packed (tag, value) of the joined writer: {exc}"[:300]) from exc
+        if tag == "removed":
+            return tag, self.codecs["removed"].decode(value)
+        return tag, value
 
     def process(self, element):
         shard, packed = element
-        values = [unpack(v) for v in packed]
+        values = [self.decode(v) for v in packed]
         out: dict[str, list] = {"kept": [], REMOVED: [v for tag, v in values if tag == "removed"]}
         for final, is_gone, stats in self.join.apply_all(values):
             for item in stats:
@@ -354,8 +376,10 @@ def write_joined(decisions: Mapping[str, Any], removed, join, finish_kept, finis
     """Dedup's rows and decisions plus the rows the filters removed -> the kept and removed files,
     in one GroupByKey by output shard (the rows cross one shuffle: the join back to the decisions
     is the writer's grouping).  -> (kept names, removed names, dedup stats)."""
+    codecs = row_codecs(kept, removed_schema)
+
     def by_shard(pcoll, label: str, tag: str):
-        return pcoll | label >> beam.Map(packed_by_shard(tag, shards)).with_output_types(KV_BYTES)
+        return pcoll | label >> beam.Map(packed_by_shard(tag, shards, codecs.get(tag))).with_output_types(KV_BYTES)
 
     parts = [by_shard(decisions["rows"], "RowsByShard", "row"), by_shard(removed, "RemovedByShard", "removed")]
     parts += [by_shard(s, f"StubsByShard{i}", "stub") for i, s in enumerate(decisions["stubs"])]

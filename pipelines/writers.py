@@ -30,7 +30,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.packed import KV_BYTES, pack, unpack
+from pipelines.packed import KV_BYTES, RowCodec, pack, unpack
 from tokenization.dochash import doc_id_for
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True,
@@ -124,12 +124,19 @@ class WriteShardFn(beam.DoFn):
         yield name
 
 
-def packed_by_shard(tag: str, shards: int):
+def packed_by_shard(tag: str, shards: int, codec: RowCodec | None = None):
     """value -> (its output shard, ``pack((tag, value))``): what a writer's GroupByKey by output
     shard moves (refine's and dedup's join of rows, stubs and removed rows).  The shard is that of
-    the value's ``doc_id``; a ``"row"`` value is ``(fp, row)``."""
+    the value's ``doc_id``; a ``"row"`` value is ``(fp, row)``.  With ``codec`` the row (of a
+    ``"row"`` value, or the value itself) is ``codec.encode``-d first: the reader decodes it with
+    the same codec (``refine_io.JoinWriteShardFn``)."""
     if tag == "row":
+        if codec is not None:
+            return lambda fp_row: (shard_of(fp_row[1]["doc_id"], shards),
+                                   pack(("row", (fp_row[0], codec.encode(fp_row[1])))))
         return lambda fp_row: (shard_of(fp_row[1]["doc_id"], shards), pack(("row", fp_row)))
+    if codec is not None:
+        return lambda value: (shard_of(value.get("doc_id"), shards), pack((tag, codec.encode(value))))
     return lambda value: (shard_of(value.get("doc_id"), shards), pack((tag, value)))
 
 

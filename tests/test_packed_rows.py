@@ -145,7 +145,8 @@ def test_the_joined_writer_unpacks_every_value_and_fails_loudly_on_a_bad_one(tmp
     removed_schema = SCHEMA.append(pa.field("removed_by", pa.string()))
     fn = refine_io.JoinWriteShardFn(_Join(), lambda r: r, lambda r: dict(r, removed_by="dedup"), str(tmp_path), 1,
                                     kept_schema, removed_schema)
-    tag_row, tag_stub, tag_removed = (writers.packed_by_shard(t, 1) for t in ("row", "stub", "removed"))
+    codecs = refine_io.row_codecs(kept_schema, removed_schema)
+    tag_row, tag_stub, tag_removed = (writers.packed_by_shard(t, 1, codecs.get(t)) for t in ("row", "stub", "removed"))
     values = ([tag_row((f"fp{i}", r))[1] for i, r in enumerate(rows[:4])]
               + [tag_stub({"fp": f"fp{i}", "gone": i == 3, "doc_id": rows[i]["doc_id"]})[1] for i in range(4)]
               + [tag_removed(dict(r, removed_by="filters"))[1] for r in rows[4:]])
@@ -165,3 +166,49 @@ def test_the_joined_writer_unpacks_every_value_and_fails_loudly_on_a_bad_one(tmp
         list(refine_io.JoinWriteShardFn(_Join(), lambda r: r, lambda r: r, str(tmp_path / "bad"), 1, kept_schema,
                                         removed_schema).process((0, bad)))
     assert not (tmp_path / "bad").exists()
+
+    # a "row" value of the wrong shape fails loudly too
+    for shape in (("row", ("fp0",)), ("row", ("fp0", 1, 2)), ("row", None), ("only-a-tag",)):
+        with pytest.raises(PackedValueError):
+            list(refine_io.JoinWriteShardFn(_Join(), lambda r: r, lambda r: r, str(tmp_path / "bad3"), 1,
+                                            kept_schema, removed_schema).process((0, [pack(shape)] + values[1:])))
+    assert not (tmp_path / "bad3").exists()
+    # a row packed without the codec (a plain dict where an encoded row belongs) fails loudly too
+    plain = writers.packed_by_shard("row", 1)((f"fp0", rows[0]))[1]
+    with pytest.raises(PackedValueError):
+        list(refine_io.JoinWriteShardFn(_Join(), lambda r: r, lambda r: r, str(tmp_path / "bad2"), 1, kept_schema,
+                                        removed_schema).process((0, [plain] + values[1:])))
+    assert not (tmp_path / "bad2").exists()
+
+
+@pytest.mark.parametrize("row", [
+    {}, {"doc_id": "a"}, {"text": None, "doc_id": "b"}, {"zz": 1, "doc_id": "c", "aa": [1, {"x": b"\x00"}]},
+    {"url": "u", "text": "t" * 5000, "doc_id": "d", "lang_score": float("nan"), "pii_redacted": {"email": 2}},
+])
+def test_the_row_codec_gives_back_an_equal_row(row):
+    codec = packed.RowCodec(SCHEMA.names)
+    back = codec.decode(unpack(pack(codec.encode(row))))
+    assert set(back) == set(row)
+    for key, value in row.items():
+        assert pickle.dumps(back[key], protocol=5) == pickle.dumps(value, protocol=5)
+    assert list(back) == [n for n in SCHEMA.names if n in row] + [k for k in row if k not in SCHEMA.names]
+
+
+def test_the_row_codec_leaves_the_key_names_out():
+    codec = packed.RowCodec(SCHEMA.names)
+    rows = _rows(50)
+    assert sum(len(pack(codec.encode(r))) for r in rows) < sum(len(pack(r)) for r in rows) - 50 * 20
+
+
+@pytest.mark.parametrize("bad", [None, 5, (), (1, 2), (1, (), None), (3, ("one",), None), ("1", (1,), None),
+                                 (1, (1,), []), (1 << 40, tuple(range(1)), None), {"doc_id": "x"}, (-1, (), None),
+                                 (1, (1,), {}), (1, (1,), {"doc_id": "shadows a schema name"})])
+def test_the_row_codec_refuses_what_it_did_not_encode(bad):
+    with pytest.raises(PackedValueError):
+        packed.RowCodec(SCHEMA.names).decode(bad)
+
+
+def test_the_row_codec_refuses_repeated_names():
+    with pytest.raises(ValueError):
+        packed.RowCodec(["a", "b", "a"])
+

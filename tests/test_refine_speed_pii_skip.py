@@ -1,5 +1,7 @@
-"""Refine skips PII redaction of a kept text whose stored pii_counts found nothing; the output
-must be exactly what redaction would have produced."""
+"""Refine skips PII redaction of a kept text whose stored pii_counts found nothing.  On an
+unedited text the output must be exactly what redaction would have produced; after C4 line edits
+the page is not scanned again either (redaction's scope: docs/pii-and-consent.md, "What refine
+redacts"), while a page with stored PII is scanned again after its edits."""
 from __future__ import annotations
 
 import apache_beam as beam
@@ -66,3 +68,43 @@ def test_no_pii_needs_every_redacted_type_at_zero(cfg):
     assert not fn.no_pii({})
     assert not fn.no_pii({"pii_counts": dict(zeros, **{sorted(zeros)[0]: 1})})
     assert not fn.no_pii({"pii_counts": {t: 0 for t in sorted(zeros)[1:]}})
+
+
+# A bare CPF needs its name within 30 characters before it.  In the extracted text a removed
+# "javascript" line stands between them (31 characters): no match, the stored counts are zero.
+# After the C4 line rules remove that line the name is 22 characters away.
+_CROSS = ("O documento foi enviado pelo correio na semana passada, conforme combinado com o banco.\n"
+          "Segue abaixo o meu CPF para conferência.\n"
+          "ative o javascript no navegador\n"
+          "52998224725 é o número que consta no cadastro da empresa desde o ano passado.\n")
+
+
+def _kept_one(cfg, monkeypatch, text: str) -> tuple[dict, dict]:
+    fn = DecideFn(cfg)
+    fn.setup()
+    monkeypatch.setattr(fn.decider, "decide", lambda row: Decision(keep=True))
+    row = {"doc_id": "d", "url": "https://example.com.br/x", "text": text}
+    row.update(SignalComputer(cfg)(row))
+    out = _decide(fn, row)
+    return row, out[0][1]
+
+
+def test_a_page_without_stored_pii_is_not_scanned_again_after_its_line_edits(cfg, monkeypatch):
+    from filters.signals import redact_pii
+
+    row, kept = _kept_one(cfg, monkeypatch, _CROSS)
+    assert row["pii_total"] == 0 and kept["c4_lines_removed"] == 1
+    assert "javascript" not in kept["text"]
+    # The match that forms only across the removed line is outside redaction's scope ...
+    assert "52998224725" in kept["text"] and kept["pii_redacted"] == {}
+    # ... though a second scan of the edited text would have found it (so the case is real).
+    assert redact_pii(kept["text"], row["url"], row["lang"], cfg)[1] == {"br_cpf": 1}
+
+
+def test_a_page_with_stored_pii_is_redacted_after_its_line_edits(cfg, monkeypatch):
+    text = _CROSS.replace("O documento", "Escreva para jane.doe@example.org. O documento")
+    row, kept = _kept_one(cfg, monkeypatch, text)
+    assert row["pii_counts"]["email"] == 1 and kept["c4_lines_removed"] == 1
+    # Scanned again after the edit: the email and the match the edit formed are both redacted.
+    assert kept["pii_redacted"] == {"br_cpf": 1, "email": 1}
+    assert "jane.doe" not in kept["text"] and "52998224725" not in kept["text"]
