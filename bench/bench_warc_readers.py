@@ -22,7 +22,6 @@ same items, field by field, with ISA-L and with zlib.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from pipelines.config import load_config  # noqa: E402
 from pipelines.records import want_body  # noqa: E402
 from pipelines.warc import RawRecord, iter_records, local_opener  # noqa: E402
-from pipelines.warc_framing import _CappedReader  # noqa: E402
+from pipelines.warc_framing import zlib_members  # noqa: E402
 
 DEFAULT_WARC = Path(os.environ.get("CORPUS_SHARED_DATA", ROOT.parent / "shared" / "data")) / "realweb" / "realweb.warc.gz"
 
@@ -50,17 +49,6 @@ def ours(warc: Path, wanted) -> tuple[int, int, list]:
             payload += len(item.body or b"")
             seen.append((item.offset, item.record_id))
     return records, payload, seen
-
-
-@contextlib.contextmanager
-def zlib_members():
-    """Every gzip member read the zlib way (``_CappedReader.member_inflater = None``)."""
-    inflater = vars(_CappedReader)["member_inflater"]
-    _CappedReader.member_inflater = None
-    try:
-        yield
-    finally:
-        _CappedReader.member_inflater = inflater
 
 
 def ours_zlib(warc: Path, wanted) -> tuple[int, int, list]:

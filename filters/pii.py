@@ -27,8 +27,7 @@ import yaml
 from phonenumbers import phonenumbermatcher as _pnm
 
 from filters import pii_validators as v
-from filters.pii_phones import MemoPhoneMatcher, pattern_atoms as _pattern_atoms  # noqa: F401 (tests)
-from filters.pii_phones import phone_possible as _phone_possible
+from filters.pii_phones import MemoPhoneMatcher, phone_possible as _phone_possible
 
 Span = tuple[str, int, int]
 

@@ -344,9 +344,9 @@ class JoinWriteShardFn(beam.DoFn):
             if tag == "row":
                 fp, row = value
                 return tag, (fp, self.codecs["row"].decode(row))
-        except (TypeError, ValueError) as exc:   # PackedValueError is a ValueError: raised as it is
-            if isinstance(exc, PackedValueError):
-                raise
+        except PackedValueError:
+            raise
+        except (TypeError, ValueError) as exc:   # not a (tag, value) or not a ("row", (fp, row))
             raise PackedValueError(f"not a packed (tag, value) of the joined writer: {exc}"[:300]) from exc
         if tag == "removed":
             return tag, self.codecs["removed"].decode(value)

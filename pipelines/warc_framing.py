@@ -40,6 +40,7 @@ summary can check that every item read got an outcome.  No Beam import.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import zlib
 from dataclasses import dataclass
@@ -295,6 +296,18 @@ class _CappedReader(DecompressingBufferedReader):
             if piece.endswith(b"\n"):
                 break
         return b"".join(parts)
+
+
+@contextlib.contextmanager
+def zlib_members():
+    """While active, every gzip member is read the zlib way (``_CappedReader.member_inflater =
+    None``): the reference the one-pass inflater is compared with (tests, bench_warc_readers.py)."""
+    saved = vars(_CappedReader)["member_inflater"]
+    _CappedReader.member_inflater = None
+    try:
+        yield
+    finally:
+        _CappedReader.member_inflater = saved
 
 
 class _CheckedLoader(ArcWarcRecordLoader):

@@ -11,7 +11,7 @@ import sys
 import phonenumbers
 import pytest
 
-from filters import pii
+from filters import pii, pii_phones
 
 REGIONS = (None, "DE", "US", "BR", "GB", "AT", "IM", "AR", "SH", "IN", "JP", "FR")
 
@@ -78,7 +78,7 @@ def test_prefilter_atoms_hold_no_digit_that_backslash_d_misses():
     # _phones counts str.isdigit characters, the pre-filter counts \d: the atoms' other characters
     # must hold no isdigit character.
     assert pii._PHONE_POSSIBLE is not None
-    atoms = re.compile("[" + "".join(pii._pattern_atoms(re._parser.parse(pii._pnm._PATTERN.pattern,
+    atoms = re.compile("[" + "".join(pii_phones.pattern_atoms(re._parser.parse(pii._pnm._PATTERN.pattern,
                                                                          pii._pnm._PATTERN.flags))) + "]",
                        pii._pnm._PATTERN.flags)
     digit = re.compile(r"\d")

@@ -11,7 +11,6 @@ and a seeded fuzz of 200 damaged files, read from seekable and unseekable stream
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gzip
 import io
@@ -27,22 +26,11 @@ from isal import isal_zlib
 
 from pipelines import warc_framing
 from pipelines.warc import RawRecord, iter_records, local_opener, stream_opener
-from pipelines.warc_framing import HeaderLimits, _CappedReader
+from pipelines.warc_framing import HeaderLimits, _CappedReader, zlib_members
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "sample.warc.gz"
 REALWEB = Path(os.environ.get("CORPUS_SHARED_DATA", ROOT.parent / "shared" / "data")) / "realweb" / "realweb.warc.gz"
-
-
-@contextlib.contextmanager
-def zlib_inflater():
-    """Every member read the zlib way, 16 KiB at a time (warcio's own reader)."""
-    saved = vars(_CappedReader)["member_inflater"]
-    _CappedReader.member_inflater = None
-    try:
-        yield
-    finally:
-        _CappedReader.member_inflater = saved
 
 
 def _want_html(record: RawRecord) -> bool:
@@ -66,7 +54,7 @@ def assert_same(read, label: str) -> list:
     """Run ``read()`` with the ISA-L inflater and with zlib's; every item, field by field."""
     assert _CappedReader.member_inflater is warc_framing.gzip_member_inflater
     with_isal = as_fields(read())
-    with zlib_inflater():
+    with zlib_members():
         with_zlib = as_fields(read())
     assert len(with_isal) == len(with_zlib), f"{label}: {_short(with_isal)} vs {_short(with_zlib)}"
     for n, (a, b) in enumerate(zip(with_isal, with_zlib)):
@@ -279,7 +267,7 @@ def test_a_member_only_isal_accepts_is_read_on_both_paths_without_raising(record
     # refused by zlib.  Both readers must still yield an item for it and read every record after.
     data = gz(records[:1]) + _lenient_member(records[0]) + gz(records[1:4])
     with_isal = as_fields(read_all(data))
-    with zlib_inflater():
+    with zlib_members():
         with_zlib = as_fields(read_all(data))
     for items in (with_isal, with_zlib):
         ids = [fields["record_id"] for kind, fields in items if kind == "RawRecord"]
