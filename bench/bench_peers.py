@@ -1,6 +1,6 @@
 """Ours vs datatrove: pages per CPU-second on the same WARC, one worker each, whole process trees.
 
-    python bench/bench_peers.py [--warc PATH] [--venv DIR] [--repeats 3] [--ours-config NAME=YAML ...]
+    python bench/bench_peers.py [--warc PATH] [--venv DIR] [--repeats 3] [--ours-config NAME=YAML ...] [--reference]
 
 datatrove (pinned, ``PEER_REQUIREMENTS``) is installed from the package index into a throw-away
 virtual environment outside the project (default: a directory under the system temp dir, or
@@ -30,6 +30,9 @@ the big run - CPU-s of the small run), i.e. with each side's fixed start-up cost
 datatrove's executor) taken out.  That is the per-page cost a Dataflow worker pays once it is
 running -- the figure that scales to a snapshot; the whole-run ratio charges the start-up to 990
 pages.
+
+``--reference`` runs ``bench.reference``'s loop once per round as well and prints ours in the cost
+model's reference units (configs/cost.yaml ``extract_pages_per_cpu_s`` is in those units).
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import reference  # noqa: E402
 from bench.bench_extract import DEFAULT_WARC, measure_tree, pipeline_run  # noqa: E402
 
 # datatrove pins trafilatura<1.12 (which needs lxml_html_clean with lxml 6); the WARC reader imports cchardet and magic; Gopher's word
@@ -192,11 +196,15 @@ def main() -> None:
     parser.add_argument("--no-f1", action="store_true", help="skip the snippet F1 of each variant of ours")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--small-warc", type=Path, help="also measure the ratio at the margin (see above)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also run bench.reference's loop each round; prints ours in the cost model's reference units")
     parser.add_argument("--small-records", type=int, default=0, metavar="N",
                         help="with no --small-warc: the small WARC is the first N records of --warc")
     args = parser.parse_args()
     if not args.warc.exists():
         raise SystemExit(f"benchmark input {args.warc} not found (set CORPUS_SHARED_DATA or pass --warc)")
+    if args.reference and args.warc.resolve() != DEFAULT_WARC.resolve():
+        parser.error("--reference needs the realweb WARC (the reference loop's figures are for its pages)")
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; input {args.warc.name}")
     variants = [("default", "")] + ([] if args.no_fast else [("fast", FAST_CONFIG)]) \
@@ -207,7 +215,11 @@ def main() -> None:
     results: dict[str, list[dict]] = {name: [] for name, _ in variants}
     if python:
         results["datatrove"] = []
+    loops: list[dict] = []
     for i in range(args.repeats):  # interleaved, so a change in machine load hits every side alike
+        if args.reference:
+            loops.append(reference.reference_run(args.warc))
+            print(f"[{i + 1}] reference loop: {loops[-1]['pages_per_cpu_s']:.1f} pages/CPU-s", flush=True)
         for name, yaml in variants:
             r = pipeline_run(args.warc, 1, True, yaml)
             results[name].append(r)
@@ -256,9 +268,25 @@ def main() -> None:
             ratio = f"{margin['datatrove'] / cpu:.2f}x" if python and cpu > 0 else "-"
             rate = f"{(pages - small_pages) / cpu:.1f}" if cpu > 0 else "-"
             print(f"| {name} | {median_of(small[name]):.1f} | {cpu:.1f} | {rate} | {ratio} |")
+    factor = None
+    if loops:
+        ref = reference.reference_pages_per_cpu_s()
+        factor = reference.machine_factor(loops, ref)
+        print("\n" + reference.describe(loops, ref))
+        for name in results:
+            if name == "datatrove":
+                continue
+            rounds = reference.per_round([pages / r["cpu_s"] for r in results[name]], loops, ref)
+            line = (f"ours ({name}) in reference units, whole run per round: "
+                    f"{', '.join(f'{x:.1f}' for x in rounds)}; median {statistics.median(rounds):.1f}")
+            if margin.get(name, 0) > 0:
+                line += (f"; at the margin (medians x factor) "
+                         f"{(pages - small['default'][0]['pages']) / margin[name] * factor:.1f}")
+            print(line)
     if args.json:
         args.json.write_text(json.dumps({"pages": pages, "runs": results, "f1": f1, "small_runs": small,
-                                         "marginal_cpu_s": margin}, indent=1))
+                                         "marginal_cpu_s": margin, "reference_loops": loops,
+                                         "reference_factor": factor}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Refine throughput and the per-language keep table on the real-web sample.
 
-    python bench/bench_refine.py [--extracted DIR] [--workers N] [--out DIR] [--extractor NAME ...] [--repeats N]
+    python bench/bench_refine.py [--extracted DIR] [--workers N] [--out DIR] [--extractor NAME ...] [--repeats N] [--reference]
 
 Without --extracted, the realweb WARC (../shared/data/realweb/realweb.warc.gz) is first run
 through ``python -m pipelines extract``.  Prints each round's CPU-s (all worker processes
@@ -11,6 +11,8 @@ datatrove's English-only stop-word rule (>= 2 of the, be, to, of, and, that, hav
 drop.  The margin of one run scatters widely (it is ~4 of ~11 CPU-s on realweb): ``--repeats N``
 takes the median of N rounds, and ``--extractor trafilatura --extractor resiliparse`` extracts
 realweb with each and interleaves their refines, so both figures see the same machine load.
+``--reference`` adds ``bench.reference``'s loop to every round and prints the margins in the cost
+model's reference units (configs/cost.yaml ``refine_pages_per_cpu_s`` is in those units).
 """
 from __future__ import annotations
 
@@ -46,19 +48,28 @@ def run(cmd: list[str]) -> tuple[float, float]:
     return time.monotonic() - t0, cpu_seconds() - cpu0
 
 
-def margin_rounds(extracts: dict[str, Path], cfg: Path, work: Path, beam: list[str], repeats: int) -> dict:
+def margin_rounds(extracts: dict[str, Path], cfg: Path, work: Path, beam: list[str], repeats: int,
+                  reference_warc: Path | None = None) -> dict:
     """Refine each extract, then its first row alone (the fixed start-up), ``repeats`` rounds with
     the extracts interleaved (a change in machine load hits each alike); per extract: every
-    round's (documents, whole-run CPU-s, one-row CPU-s) and the median pages/CPU-s at the margin."""
+    round's (documents, whole-run CPU-s, one-row CPU-s) and the median pages/CPU-s at the margin.
+    With ``reference_warc``, each round also runs ``bench.reference``'s loop over it, and the
+    medians are printed in the cost model's reference units too (``reference`` in the result)."""
     import pyarrow.parquet as pq
 
+    from bench import reference
+
     rounds: dict[str, list[tuple[int, float, float]]] = {name: [] for name in extracts}
+    loops: list[dict] = []
     for name, extracted in extracts.items():
         one = work / f"one-doc-{name}"
         one.mkdir(exist_ok=True)
         first = sorted(extracted.glob("*.parquet"))[0]
         pq.write_table(pq.read_table(first).slice(0, 1), one / "one.parquet")
     for i in range(repeats):
+        if reference_warc is not None:
+            loops.append(reference.reference_run(reference_warc))
+            print(f"[{i + 1}] reference loop: {loops[-1]['pages_per_cpu_s']:.1f} pages/CPU-s", flush=True)
         for name, extracted in extracts.items():
             out = work / f"refined-{name}"
             wall, cpu = run([sys.executable, "-m", "pipelines", "refine", "--input", str(extracted), "--output",
@@ -78,7 +89,20 @@ def margin_rounds(extracts: dict[str, Path], cfg: Path, work: Path, beam: list[s
             print(f"{name}: at the margin {medians[name]:.1f} pages/CPU-s (median of {len(rates)}, "
                   f"range {rates[0]:.0f}-{rates[-1]:.0f}); whole run median "
                   f"{statistics.median(c for _, c, _ in runs):.1f} CPU-s")
-    return {"rounds": rounds, "median_pages_per_cpu_s": medians}
+    result = {"rounds": rounds, "median_pages_per_cpu_s": medians}
+    if loops:
+        ref = reference.reference_pages_per_cpu_s()
+        print(reference.describe(loops, ref))
+        converted = {}
+        for name, runs in rounds.items():
+            rates = sorted(reference.per_round([(n - 1) / (cpu - cpu1) if cpu > cpu1 else None
+                                                for n, cpu, cpu1 in runs], loops, ref))
+            if rates:
+                converted[name] = rates
+                print(f"{name}: at the margin in reference units, per round: {', '.join(f'{r:.0f}' for r in rates)}; "
+                      f"median {statistics.median(rates):.0f}, lower quartile {reference.lower_quartile(rates):.0f}")
+        result["reference"] = {"loops": loops, "converted": converted}
+    return result
 
 
 def main() -> int:
@@ -90,6 +114,9 @@ def main() -> int:
                     help="extract.extractor of the shared config (resiliparse: the documented fast configuration), "
                          "the one the --extracted output was made with; given twice (without --extracted), "
                          "realweb is extracted with each and their refines are interleaved")
+    ap.add_argument("--reference", action="store_true",
+                    help="also run bench.reference's loop each round and print the margins in the cost model's "
+                         "reference units (needs the realweb WARC)")
     ap.add_argument("--repeats", type=int, default=1,
                     help="rounds of (refine, one-row refine) per extract; the margin printed is their median")
     args = ap.parse_args()
@@ -104,8 +131,11 @@ def main() -> int:
     work = Path(args.out or tempfile.mkdtemp(prefix="bench-refine-"))
     work.mkdir(parents=True, exist_ok=True)
     beam = [f"--direct_num_workers={args.workers}"] if args.workers else []
+    warc = shared_data_dir() / "realweb" / "realweb.warc.gz"
+    if args.reference and not warc.is_file():
+        print(f"error: --reference needs {warc} (set CORPUS_SHARED_DATA)", file=sys.stderr)
+        return 2
     if not args.extracted:
-        warc = shared_data_dir() / "realweb" / "realweb.warc.gz"
         if not warc.is_file():
             print(f"skip: {warc} not found (set CORPUS_SHARED_DATA)")
             return 0
@@ -125,7 +155,7 @@ def main() -> int:
                              "--output", str(extracts[name]), "--config", str(cfg), "--overwrite", *beam])
             print(f"extract ({name}): {wall:.1f}s wall, {cpu:.1f} CPU-s")
     cfg = work / f"bench-{extractors[0] or 'default'}.yaml"
-    margin_rounds(extracts, cfg, work, beam, args.repeats)
+    margin_rounds(extracts, cfg, work, beam, args.repeats, warc if args.reference else None)
     for name in extracts:
         summary = json.loads((work / f"refined-{name}" / "summary.json").read_text())
         recomputed = (summary.get("signals") or {}).get("computed", 0)

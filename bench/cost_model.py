@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cost_model.py [--config configs/cost.yaml] [--warcs N] [--flexrs] [--json]
                                          [--extract-config NAME] [--peers bench_peers.json]
+                                         [--worker-loop PAGES_PER_CPU_S]
     make cost-estimate
 
 ``extract_configurations`` in the config names the documented extract configurations (the
@@ -12,6 +13,10 @@ The report details one of them (``--extract-config``, default ``default``) and e
 of every configuration.  ``--peers FILE`` takes the speed-ups from a ``bench_peers.py --json`` file
 instead of the config.
 
+Every CPU figure is in the units of one reference machine (``bench/reference.py``): the vCPU the
+dollars assume runs that module's loop at ``measured.reference_pages_per_cpu_s``.  ``--worker-loop
+X`` prices a vCPU that runs it at X instead (run ``python bench/reference.py`` on the worker type).
+
 Projects the measured per-core throughputs of the stages (configs/cost.yaml ``measured``, from
 the benchmarks) onto a snapshot (~90,000 WARC files, ~3 billion pages) with the documented
 assumptions and Dataflow prices of the same file, and prints every input it used.  A model, not a
@@ -21,7 +26,9 @@ well Dataflow keeps its vCPUs busy.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -36,7 +43,7 @@ REQUIRED = {
     "snapshot": ("warc_files", "pages_per_warc", "warc_gb"),
     "prices": ("vcpu_hour", "memory_gb_hour", "shuffle_gb", "pd_gb_hour", "flexrs_discount", "input_transfer_gb"),
     "workers": ("vcpus", "memory_gb", "pd_gb", "cpu_utilization"),
-    "measured": ("extract_pages_per_cpu_s", "refine_pages_per_cpu_s", "tokenize_mb_per_s_per_core",
+    "measured": ("reference_pages_per_cpu_s", "extract_pages_per_cpu_s", "refine_pages_per_cpu_s", "tokenize_mb_per_s_per_core",
                  "bytes_per_token", "extracted_row_bytes_per_doc", "refine_shuffle_bytes_per_doc",
                  "refined_text_bytes_per_doc"),
     "assumptions": ("html_share_of_pages", "extract_keep_share", "refine_keep_share", "refine_cpu_scale",
@@ -46,6 +53,9 @@ REQUIRED = {
 # may be given per configuration too; absent, the ``measured`` ones (the default's) apply.
 REFINE_OVERRIDES = ("refine_pages_per_cpu_s", "refine_shuffle_bytes_per_doc")
 CONFIG_KEYS = {"config", "speedup_vs_default", "extraction_f1", "source", *REFINE_OVERRIDES}
+# The throughputs measured in reference units (measured.reference_pages_per_cpu_s).
+CPU_FIGURES = ("extract_pages_per_cpu_s", "extract_only_pages_per_cpu_s", "refine_pages_per_cpu_s",
+               "tokenize_mb_per_s_per_core")
 SHARES = ("html_share_of_pages", "extract_keep_share", "refine_keep_share", "cpu_utilization", "flexrs_discount")
 
 
@@ -91,11 +101,36 @@ def validate(cfg: Mapping[str, Any], where: str = "cost config") -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise CostConfigError(f"{where}: extract_configurations.{name}.{key} must be a positive "
                                       f"number, got {value!r}")
-    for section, key in (("measured", "extract_pages_per_cpu_s"), ("measured", "refine_pages_per_cpu_s"),
+    for section, key in (("measured", "reference_pages_per_cpu_s"), ("measured", "extract_pages_per_cpu_s"), ("measured", "refine_pages_per_cpu_s"),
                          ("measured", "tokenize_mb_per_s_per_core"), ("measured", "bytes_per_token"),
                          ("workers", "vcpus"), ("workers", "cpu_utilization")):
         if cfg[section][key] <= 0:
             raise CostConfigError(f"{where}: {section}.{key} must be positive")
+
+
+def at_worker_speed(cfg: Mapping[str, Any], loop_pages_per_cpu_s: float) -> dict:
+    """``cfg`` with every CPU figure moved from the reference machine to a vCPU on which
+    ``bench/reference.py``'s loop runs at ``loop_pages_per_cpu_s``: each figure times loop /
+    ``measured.reference_pages_per_cpu_s`` (which becomes the loop's figure)."""
+    if isinstance(loop_pages_per_cpu_s, bool) or not isinstance(loop_pages_per_cpu_s, (int, float)) \
+            or not math.isfinite(loop_pages_per_cpu_s) or loop_pages_per_cpu_s <= 0:
+        raise CostConfigError(f"--worker-loop must be a positive number of pages/CPU-s, got {loop_pages_per_cpu_s!r}")
+    validate(cfg)
+    out = copy.deepcopy(dict(cfg))
+    scale = loop_pages_per_cpu_s / out["measured"]["reference_pages_per_cpu_s"]
+    for key in CPU_FIGURES:
+        if key in out["measured"]:
+            out["measured"][key] *= scale
+    for entry in (out.get("extract_configurations") or {}).values():
+        if "refine_pages_per_cpu_s" in entry:
+            entry["refine_pages_per_cpu_s"] *= scale
+    out["measured"]["reference_pages_per_cpu_s"] = loop_pages_per_cpu_s
+    return out
+
+
+def _num(x: float) -> float:
+    """A figure as the config gives it (858, 3.7), or to 4 significant digits once scaled."""
+    return x if isinstance(x, int) else float(f"{x:.4g}")
 
 
 def extract_configurations(cfg: Mapping[str, Any]) -> dict:
@@ -219,12 +254,15 @@ def report(est: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
               f"input transfer ${p['input_transfer_gb']}/GB",
               f"  workers: {cfg['workers'].get('machine_type', '?')} ({w['vcpus']} vCPU, {w['memory_gb']} GB, "
               f"{w['pd_gb']} GB disk), {w['cpu_utilization']:.0%} of paid vCPU time busy",
-              f"  measured: extract {m['extract_pages_per_cpu_s']} pages/CPU-s (with signals), refine "
-              f"{est['refine_pages_per_cpu_s']} pages/CPU-s, tokenize {m['tokenize_mb_per_s_per_core']} MB/s/core, "
+              f"  measured: extract {_num(m['extract_pages_per_cpu_s'])} pages/CPU-s (with signals), refine "
+              f"{_num(est['refine_pages_per_cpu_s'])} pages/CPU-s, tokenize {_num(m['tokenize_mb_per_s_per_core'])} MB/s/core, "
               f"{m['bytes_per_token']} bytes/token, {m['extracted_row_bytes_per_doc']} bytes per document row, "
               f"{est['refine_shuffle_bytes_per_doc']} bytes per document through refine's shuffles"
               + ("" if est.get("extract_config", "default") == "default"
                  else f" (refine figures of the {est['extract_config']} configuration)"),
+              f"    CPU figures are for a vCPU on which bench/reference.py's loop runs at "
+              f"{m['reference_pages_per_cpu_s']:g} pages/CPU-s (--worker-loop prices another; $ vCPU, $ mem "
+              f"and $ disk scale with it)",
               f"    source: {' '.join(str(m.get('source', 'not given')).split())}",
               f"  estimated: {a['html_share_of_pages']:.0%} of pages are HTML 200, extract keeps "
               f"{a['extract_keep_share']:.0%}, refine keeps {a['refine_keep_share']:.0%}, refine CPU x"
@@ -235,7 +273,7 @@ def report(est: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
     if est.get("extract_config", "default") != "default":
         lines.insert(1, f"Extract configuration: {est['extract_config']} "
                         f"({est['extract_pages_per_cpu_s']:.1f} pages/CPU-s; its documents refine at "
-                        f"{est['refine_pages_per_cpu_s']} pages/CPU-s with {est['refine_shuffle_bytes_per_doc']} "
+                        f"{_num(est['refine_pages_per_cpu_s'])} pages/CPU-s with {est['refine_shuffle_bytes_per_doc']} "
                         "shuffled bytes each)")
     return "\n".join(lines)
 
@@ -265,12 +303,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extract-config", default="default",
                         help="which of extract_configurations to detail (default: default)")
     parser.add_argument("--peers", help="take the configurations' speed-ups from a bench_peers.py --json file")
+    parser.add_argument("--worker-loop", type=float, metavar="PAGES_PER_CPU_S",
+                        help="price for a worker vCPU on which `python bench/reference.py` prints this "
+                             "(default: the reference machine's measured.reference_pages_per_cpu_s)")
     args = parser.parse_args(argv)
     try:
         cfg = load(args.config)
         if args.peers:
             with open(args.peers, encoding="utf-8") as fh:
                 cfg = apply_peers(cfg, json.load(fh))
+        if args.worker_loop is not None:
+            cfg = at_worker_speed(cfg, args.worker_loop)
         if args.warcs is not None and args.warcs < 1:
             raise CostConfigError(f"--warcs must be at least 1, got {args.warcs}")
         est = estimate(cfg, warcs=args.warcs, flexrs=args.flexrs, extract_config=args.extract_config)

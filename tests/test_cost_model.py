@@ -21,7 +21,8 @@ def tiny_config() -> dict:
         "prices": {"vcpu_hour": 1.0, "memory_gb_hour": 0.5, "shuffle_gb": 2.0, "pd_gb_hour": 0.0,
                    "flexrs_discount": 0.5, "input_transfer_gb": 3.0},
         "workers": {"vcpus": 2, "memory_gb": 8, "pd_gb": 10, "cpu_utilization": 0.5},
-        "measured": {"extract_pages_per_cpu_s": 1.0, "refine_pages_per_cpu_s": 2.0,
+        "measured": {"reference_pages_per_cpu_s": 1.0,
+                     "extract_pages_per_cpu_s": 1.0, "refine_pages_per_cpu_s": 2.0,
                      "tokenize_mb_per_s_per_core": 0.001, "bytes_per_token": 4.0,
                      "extracted_row_bytes_per_doc": 1e6, "refine_shuffle_bytes_per_doc": 2e6,
                      "refined_text_bytes_per_doc": 1000.0},
@@ -105,9 +106,9 @@ def test_measured_figures_are_the_documented_ones():
     """configs/cost.yaml `measured` and the table in docs/dataflow.md must not drift apart."""
     doc = (REPO / "docs" / "dataflow.md").read_text()
     measured = cost_model.load()["measured"]
-    for key in ("extract_pages_per_cpu_s", "refine_pages_per_cpu_s", "tokenize_mb_per_s_per_core",
-                "bytes_per_token", "refine_shuffle_bytes_per_doc"):
-        row = re.search(rf"`{key}`[^\n]*", doc)
+    for key in ("reference_pages_per_cpu_s", "extract_pages_per_cpu_s", "refine_pages_per_cpu_s",
+                "tokenize_mb_per_s_per_core", "bytes_per_token", "refine_shuffle_bytes_per_doc"):
+        row = re.search(rf"^\| `{key}` \|[^\n]*", doc, re.M)
         assert row, f"docs/dataflow.md has no row for {key}"
         assert re.search(rf"\b{re.escape(str(measured[key]))}\b", row.group(0)), (key, row.group(0))
 
@@ -115,7 +116,8 @@ def test_measured_figures_are_the_documented_ones():
 def test_measured_figures_come_from_benchmarks_md():
     benchmarks = (REPO / "BENCHMARKS.md").read_text()
     measured = cost_model.load()["measured"]
-    for key in ("extract_pages_per_cpu_s", "refine_pages_per_cpu_s", "tokenize_mb_per_s_per_core"):
+    for key in ("reference_pages_per_cpu_s", "extract_pages_per_cpu_s", "refine_pages_per_cpu_s",
+                "tokenize_mb_per_s_per_core"):
         assert re.search(rf"(?<![\d.]){re.escape(str(measured[key]))}(?![\d])", benchmarks), \
             f"{key} = {measured[key]} is not a figure of BENCHMARKS.md"
 
@@ -191,3 +193,16 @@ def test_a_configuration_can_carry_its_own_refine_figures():
     cfg["extract_configurations"]["fast"]["refine_shuffle_bytes_per_doc"] = -1
     with pytest.raises(cost_model.CostConfigError, match="fast.refine_shuffle_bytes_per_doc"):
         cost_model.estimate(cfg)
+
+
+def test_dataflow_md_shows_what_make_cost_estimate_prints(capsys):
+    """docs/dataflow.md's "Output with the defaults" block is the report's stage table, FlexRS line
+    and configurations table, as `make cost-estimate` prints them now."""
+    doc = (REPO / "docs" / "dataflow.md").read_text()
+    block = doc.split("Output with the defaults:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert cost_model.main([]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert len(lines) >= 10
+    for line in lines:
+        assert line in printed, f"docs/dataflow.md shows a line make cost-estimate does not print: {line!r}"
