@@ -254,10 +254,13 @@ def c4_line_keep_mask(measures: Mapping[str, Any], t: Mapping[str, Any]) -> list
     return keep
 
 
-def apply_c4_lines(text: str, measures: Mapping[str, Any], t: Mapping[str, Any]) -> str:
-    """``text`` without the lines the C4 line rules remove (needs the measures of this text)."""
+def apply_c4_lines(text: str, measures: Mapping[str, Any], t: Mapping[str, Any],
+                   mask: Sequence[bool] | None = None) -> str:
+    """``text`` without the lines the C4 line rules remove (needs the measures of this text);
+    ``mask``, when given, is ``c4_line_keep_mask(measures, t)`` already computed by the caller."""
     lines = text.split("\n")
-    mask = c4_line_keep_mask(measures, t)
+    if mask is None:
+        mask = c4_line_keep_mask(measures, t)
     if len(mask) != len(lines):
         raise ValueError("line signals do not match the text (were signals computed on other text?)")
     kept = "\n".join(line for line, k in zip(lines, mask) if k)

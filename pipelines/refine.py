@@ -151,7 +151,7 @@ class DecideFn(beam.DoFn):
             mask = quality.c4_line_keep_mask(row, thresholds)
             removed = sum(1 for c, keep in zip(row["line_chars"], mask) if c and not keep)
             if removed:
-                text = quality.apply_c4_lines(text, row, thresholds)
+                text = quality.apply_c4_lines(text, row, thresholds, mask)
                 changed = True
             row["c4_lines_removed"] = removed
             stat["c4_lines"] = removed

@@ -119,6 +119,10 @@ def test_c4_line_rules_remove_only_flagged_lines():
     t = quality.thresholds_for(QCFG, "en")
     cleaned = quality.apply_c4_lines(text, m, t)
     assert cleaned == good
+    # the caller's mask (refine computes it once for its count) gives the same text, and is used
+    mask = quality.c4_line_keep_mask(m, t)
+    assert quality.apply_c4_lines(text, m, t, mask) == good
+    assert quality.apply_c4_lines(text, m, t, [True] * len(mask)) == text
     c4 = {r.rule: r for r in quality.evaluate(m, t, ["c4"])}
     assert c4["lines_removed"].value == 3 and c4["min_sentences"].passed
 
