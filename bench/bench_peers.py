@@ -184,6 +184,15 @@ def median_of(runs: list[dict], key: str = "cpu_s") -> float:
     return statistics.median(r[key] for r in runs)
 
 
+def paired_ratios(ours: list[dict], peer: list[dict]) -> str:
+    """The peer's CPU-s over ours, round by round, and their median: each ratio pairs two runs of
+    the same round (run back to back), so a change in machine speed between rounds cancels out,
+    where the table's ratio of medians pairs medians taken over all rounds."""
+    ratios = [p["cpu_s"] / o["cpu_s"] for o, p in zip(ours, peer)]
+    return (f"round by round: {', '.join(f'{r:.2f}x' for r in ratios)}; "
+            f"median {statistics.median(ratios):.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warc", type=Path, default=DEFAULT_WARC)
@@ -257,6 +266,10 @@ def main() -> None:
         label = "datatrove 0.10.1, one task" if name == "datatrove" else f"ours ({name})"
         quality = f"{f1[name]['f1']:.3f}" if name in f1 else "-"
         print(f"| {label} | {cpu:.1f} | {pages / cpu:.1f} | {ratio} | {quality} |")
+    if python:
+        for name, runs in results.items():
+            if name != "datatrove":
+                print(f"ours ({name}) vs datatrove, " + paired_ratios(runs, results["datatrove"]))
     margin = {}
     if args.small_warc:
         small_pages = small["default"][0]["pages"]

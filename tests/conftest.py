@@ -35,6 +35,17 @@ def require_shared(relpath: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def realweb_extracted() -> list[dict]:
+    """``{"key", "url", "text"}`` of every page the extract stage keeps from the realweb WARC with
+    the default config (``bench.bench_signals.extracted_pages``), extracted once per test session:
+    the signal, PII and toxicity equivalence tests all read the same ~35 CPU-s of extraction.
+    Skips when the WARC is missing."""
+    from bench.bench_signals import extracted_pages
+
+    return list(extracted_pages(require_shared("realweb/realweb.warc.gz")))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _model_cache_in_a_temporary_folder(tmp_path_factory):
     """The toxicity model's converted arrays (filters/toxicity.py) are cached under

@@ -10,8 +10,6 @@ from __future__ import annotations
 import random
 import re
 
-import pytest
-
 from filters import pii
 from tests.pii_cases import CASES
 
@@ -147,15 +145,9 @@ def test_prechecks_skip_where_they_should_and_not_where_they_must_not():
     assert pii.find_pii("from 81.169.145.105", ["ip"]) == [("ip", 5, 19)]
 
 
-def test_same_spans_as_without_prechecks_on_realweb_pages():
-    from tests.conftest import shared_data_dir
-    warc = shared_data_dir() / "realweb" / "realweb.warc.gz"
-    if not warc.is_file():
-        pytest.skip(f"{warc} not found (set CORPUS_SHARED_DATA)")
-    from bench.bench_signals import extracted_pages
-    pages = list(extracted_pages(warc))
-    assert len(pages) > 900
-    for page in pages:
+def test_same_spans_as_without_prechecks_on_realweb_pages(realweb_extracted):
+    assert len(realweb_extracted) > 900
+    for page in realweb_extracted:
         text, region = page["text"], pii.region_hint_for(page["url"], None)
         for r in {region, "US"}:
             assert pii.find_pii(text, None, r) == _reference(text, None, r), page["url"]

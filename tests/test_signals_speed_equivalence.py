@@ -165,7 +165,8 @@ def hostile_texts() -> dict[str, str]:
     return out
 
 
-def realweb_pages():
+def realweb_pages_of_shared():
+    """For ``--write``; the tests take conftest's ``realweb_extracted`` fixture (the same list)."""
     from bench.bench_signals import extracted_pages
     from tests.conftest import shared_data_dir
 
@@ -204,10 +205,8 @@ def test_hostile_strings_keep_their_signal_values(golden, tmp_path):
     assert not bad, f"{len(bad)} changed (document: family): {bad[:20]}"
 
 
-def test_realweb_pages_keep_their_signal_values(golden, tmp_path):
-    pages = realweb_pages()
-    if pages is None:
-        pytest.skip("../shared/data/realweb/realweb.warc.gz not found (set CORPUS_SHARED_DATA)")
+def test_realweb_pages_keep_their_signal_values(golden, realweb_extracted, tmp_path):
+    pages = realweb_extracted   # conftest: extracted once per session, skips without ../shared
     expected = golden["pages"]
     same_text = [p for p in pages if p["key"] in expected and expected[p["key"]]["text"] == _digest(p["text"])]
     if len(same_text) < len(expected) // 2:
@@ -236,7 +235,7 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         raise SystemExit("usage: python tests/test_signals_speed_equivalence.py --write")
     with tempfile.TemporaryDirectory() as tmp:
-        result = compute(realweb_pages(), Path(tmp))
+        result = compute(realweb_pages_of_shared(), Path(tmp))
     GOLDEN.parent.mkdir(exist_ok=True)
     with open(GOLDEN, "w", encoding="utf-8") as fh:
         json.dump(result, fh, sort_keys=True, separators=(",", ":"))

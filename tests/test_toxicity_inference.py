@@ -6,7 +6,6 @@ and must rebuild a stale or damaged cache instead of trusting it.
 """
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import subprocess
@@ -36,16 +35,13 @@ def model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def realweb_lines():
-    warc = shared_data_dir() / "realweb" / "realweb.warc.gz"
-    if not warc.exists():
+def realweb_lines(request):
+    """The lines of the first 120 realweb pages (none without ``../shared``: the hostile lines
+    are still checked)."""
+    if not (shared_data_dir() / "realweb" / "realweb.warc.gz").exists():
         return []
-    from bench.bench_signals import extracted_pages
-
-    lines = []
-    for page in itertools.islice(extracted_pages(warc), 120):
-        lines.extend(line.strip() for line in page["text"].split("\n"))
-    return lines
+    pages = request.getfixturevalue("realweb_extracted")   # conftest: extracted once per session
+    return [line.strip() for page in pages[:120] for line in page["text"].split("\n")]
 
 
 def hostile_lines(model) -> list[str]:
