@@ -188,7 +188,7 @@ def paired_ratios(ours: list[dict], peer: list[dict]) -> str:
     """The peer's CPU-s over ours, round by round, and their median: each ratio pairs two runs of
     the same round (run back to back), so a change in machine speed between rounds cancels out,
     where the table's ratio of medians pairs medians taken over all rounds."""
-    ratios = [p["cpu_s"] / o["cpu_s"] for o, p in zip(ours, peer)]
+    ratios = [p["cpu_s"] / o["cpu_s"] for o, p in zip(ours, peer, strict=True)]
     return (f"round by round: {', '.join(f'{r:.2f}x' for r in ratios)}; "
             f"median {statistics.median(ratios):.2f}x")
 

@@ -7,7 +7,9 @@ message saying where they looked.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -36,14 +38,14 @@ def require_shared(relpath: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def realweb_extracted() -> list[dict]:
+def realweb_extracted() -> tuple[Mapping[str, str], ...]:
     """``{"key", "url", "text"}`` of every page the extract stage keeps from the realweb WARC with
-    the default config (``bench.bench_signals.extracted_pages``), extracted once per test session:
-    the signal, PII and toxicity equivalence tests all read the same ~35 CPU-s of extraction.
-    Skips when the WARC is missing."""
+    the default config (``bench.bench_signals.extracted_pages``), extracted once per test session
+    (~35 CPU-s) for the signal, PII and toxicity equivalence tests; read-only, so that no test
+    changes what the others read.  Skips when the WARC is missing."""
     from bench.bench_signals import extracted_pages
 
-    return list(extracted_pages(require_shared("realweb/realweb.warc.gz")))
+    return tuple(MappingProxyType(page) for page in extracted_pages(require_shared("realweb/realweb.warc.gz")))
 
 
 @pytest.fixture(autouse=True, scope="session")
